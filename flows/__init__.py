@@ -1,0 +1,1 @@
+"""Prefect flow entrypoints for Lifeline."""

@@ -1,0 +1,1 @@
+"""Lifeline computation: plain functions and the Prefect tasks that wrap them."""

@@ -1,0 +1,72 @@
+"""Environment settings (pydantic-settings, prefix LIFELINE_), resolved only when asked for."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class LifelineSettings(BaseSettings):
+    """Where Lifeline runs and what it connects to."""
+
+    model_config = SettingsConfigDict(env_prefix="LIFELINE_", extra="ignore")
+
+    target: Literal["local", "snowflake"] = "local"
+    home: Path = Path(".lifeline")
+
+    # Snowflake: a prefect-snowflake SnowflakeConnector block, or a connections.toml entry,
+    # or the explicit key-pair fields below (the first one set wins, in that order).
+    snowflake_connector_block: str | None = None
+    snowflake_connection_name: str | None = None
+    snowflake_account: str | None = None
+    snowflake_user: str | None = None
+    snowflake_private_key_path: Path | None = None
+    snowflake_private_key_passphrase: SecretStr | None = None
+    snowflake_role: str | None = None
+    snowflake_warehouse: str | None = None
+    snowflake_database: str = "LIFELINE"
+    snowflake_statement_timeout_s: int = Field(3600, ge=1)
+    snowflake_network_timeout_s: int = Field(120, ge=1)
+
+    # MLflow: defaults to a sqlite file under home.
+    mlflow_tracking_uri: str | None = None
+
+    # AWS / SageMaker (trainer=sagemaker).
+    aws_region: str = "us-east-1"
+    s3_bucket: str | None = None
+    s3_prefix: str = "lifeline"
+    sagemaker_role_arn: str | None = None
+    sagemaker_instance_type: str = "ml.m5.xlarge"
+    sagemaker_framework_version: str = "1.4-2"
+    sagemaker_max_wait_s: int = Field(3 * 3600, ge=60)
+
+    @property
+    def home_dir(self) -> Path:
+        """The absolute home folder (created on first use)."""
+        path = self.home.expanduser().resolve()
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    @property
+    def duckdb_path(self) -> Path:
+        """The embedded warehouse file."""
+        return self.home_dir / "warehouse.duckdb"
+
+    @property
+    def tracking_uri(self) -> str:
+        """The MLflow tracking URI (sqlite under home unless configured)."""
+        return self.mlflow_tracking_uri or f"sqlite:///{self.home_dir / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        """Where local MLflow artifacts go."""
+        return self.home_dir / "mlartifacts"
+
+
+def load_settings(**overrides: object) -> LifelineSettings:
+    """Read settings from the environment, with explicit overrides (e.g. CLI --home) on top."""
+    clean = {k: v for k, v in overrides.items() if v is not None}
+    return LifelineSettings(**clean)

@@ -1,0 +1,28 @@
+"""Warehouse port and adapters; `open_warehouse` picks one from settings."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tasks.warehouse.base import DuplicateKeyError, Warehouse
+
+if TYPE_CHECKING:
+    from tasks.settings import LifelineSettings
+
+__all__ = ["DuplicateKeyError", "Warehouse", "open_warehouse"]
+
+
+def open_warehouse(settings: LifelineSettings) -> Warehouse:
+    """Connect to the warehouse chosen by LIFELINE_TARGET and make sure the schema exists."""
+    if settings.target == "snowflake":
+        from tasks.warehouse.snowflake import SnowflakeWarehouse, connect_snowflake
+
+        wh: Warehouse = SnowflakeWarehouse(
+            connect_snowflake(settings), settings.snowflake_database
+        )
+    else:
+        from tasks.warehouse.duckdb import DuckDBWarehouse
+
+        wh = DuckDBWarehouse(settings.duckdb_path)
+    wh.bootstrap()
+    return wh

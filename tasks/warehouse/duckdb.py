@@ -1,0 +1,66 @@
+"""DuckDB adapter: the embedded default warehouse (one file under LIFELINE_HOME)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from tasks.identifiers import quote_identifier
+from tasks.warehouse.base import Warehouse
+
+
+class DuckDBWarehouse(Warehouse):
+    """Runs the Snowflake-dialect SQL transpiled to DuckDB."""
+
+    dialect = "duckdb"
+
+    def __init__(self, path: Path | str = ":memory:", memory_limit: str | None = None) -> None:
+        self.path = str(path)
+        self.con = duckdb.connect(self.path)
+        if memory_limit:
+            self.con.execute(f"SET memory_limit = '{memory_limit}'")
+        # Stale staging from a killed run must not block the file: nothing else to set up.
+
+    def _execute(self, text: str, params: Mapping[str, Any]) -> None:
+        self.con.execute(text, dict(params) or None)
+
+    def _fetch(self, text: str, params: Mapping[str, Any]) -> pd.DataFrame:
+        return self.con.execute(text, dict(params) or None).fetch_df()
+
+    def _fetch_batches(
+        self, text: str, params: Mapping[str, Any], batch_rows: int
+    ) -> Iterator[pd.DataFrame]:
+        cursor = self.con.cursor()
+        reader = cursor.execute(text, dict(params) or None).to_arrow_reader(batch_rows)
+        try:
+            for batch in reader:
+                yield batch.to_pandas()
+        finally:
+            cursor.close()
+
+    def _load_frame(self, df: pd.DataFrame, table: str) -> None:
+        view = f"lifeline_frame_{id(df)}"
+        self.con.register(view, df)
+        try:
+            self.con.execute(f"CREATE TABLE {quote_identifier(table)} AS SELECT * FROM {view}")
+        finally:
+            self.con.unregister(view)
+
+    def begin(self) -> None:
+        self.con.begin()
+
+    def commit(self) -> None:
+        self.con.commit()
+
+    def rollback(self) -> None:
+        self.con.rollback()
+
+    def close(self) -> None:
+        self.con.close()
+
+    def describe(self) -> str:
+        return f"DuckDB file {self.path}"

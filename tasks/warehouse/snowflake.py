@@ -1,0 +1,127 @@
+"""Snowflake adapter: the production warehouse, over the Snowflake Python connector.
+
+The connection comes from a Snowpark `Session` (`session.connection`), a prefect-snowflake
+`SnowflakeConnector` block, a `connections.toml` entry or key-pair settings. Heavy work is
+SQL that runs in Snowflake; only small results and bounded batches come back.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from tasks.identifiers import quote_identifier, validate_identifier
+from tasks.warehouse.base import Warehouse
+
+if TYPE_CHECKING:
+    from tasks.settings import LifelineSettings
+
+
+class SnowflakeWarehouse(Warehouse):
+    """Runs the Snowflake SQL as written, with pyformat binds."""
+
+    dialect = "snowflake"
+
+    def __init__(self, connection: Any, database: str | None = None) -> None:
+        self.conn = connection
+        self.database = validate_identifier(database, 1) if database else None
+        if self.database:
+            cur = self.conn.cursor()
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(self.database, 1)}")
+            cur.execute(f"USE DATABASE {quote_identifier(self.database, 1)}")
+
+    @classmethod
+    def from_session(cls, session: Any, database: str | None = None) -> SnowflakeWarehouse:
+        """Build the adapter over a Snowpark Session's connector connection."""
+        return cls(session.connection, database)
+
+    def _execute(self, text: str, params: Mapping[str, Any]) -> None:
+        self.conn.cursor().execute(text, dict(params) if params else None)
+
+    def _fetch(self, text: str, params: Mapping[str, Any]) -> pd.DataFrame:
+        cur = self.conn.cursor()
+        cur.execute(text, dict(params) if params else None)
+        rows = cur.fetchall()
+        return pd.DataFrame(rows, columns=[d[0] for d in cur.description])
+
+    def _fetch_batches(
+        self, text: str, params: Mapping[str, Any], batch_rows: int
+    ) -> Iterator[pd.DataFrame]:
+        cur = self.conn.cursor()
+        cur.execute(text, dict(params) if params else None)
+        columns = [d[0] for d in cur.description]
+        while rows := cur.fetchmany(batch_rows):
+            yield pd.DataFrame(rows, columns=columns)
+
+    def _load_frame(self, df: pd.DataFrame, table: str) -> None:
+        # Imported by module path so that fakesnow's patch (and tests) see the same object.
+        import snowflake.connector.pandas_tools as pandas_tools
+
+        schema, name = validate_identifier(table, 2).split(".")
+        ok, _, _, _ = pandas_tools.write_pandas(
+            self.conn,
+            df,
+            name,
+            schema=schema,
+            database=self.database,
+            auto_create_table=True,
+            quote_identifiers=False,  # names are validated upper-case: no quoted lowercase objects
+            use_logical_type=True,
+        )
+        if not ok:
+            raise RuntimeError(f"write_pandas failed for {table}")
+
+    def begin(self) -> None:
+        self.conn.cursor().execute("BEGIN")
+
+    def commit(self) -> None:
+        self.conn.cursor().execute("COMMIT")
+
+    def rollback(self) -> None:
+        self.conn.cursor().execute("ROLLBACK")
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def describe(self) -> str:
+        return f"Snowflake database {self.database or '(connection default)'}"
+
+
+def connect_snowflake(settings: LifelineSettings) -> Any:
+    """Open a connector connection from the configured block, connections.toml or key pair."""
+    import snowflake.connector
+
+    timeouts = {
+        "network_timeout": settings.snowflake_network_timeout_s,
+        "session_parameters": {
+            "STATEMENT_TIMEOUT_IN_SECONDS": settings.snowflake_statement_timeout_s,
+            "QUERY_TAG": "lifeline",
+        },
+    }
+    if settings.snowflake_connector_block:
+        from prefect_snowflake import SnowflakeConnector
+
+        return SnowflakeConnector.load(settings.snowflake_connector_block).get_connection()
+    if settings.snowflake_connection_name:
+        return snowflake.connector.connect(
+            connection_name=settings.snowflake_connection_name, **timeouts
+        )
+    if not (settings.snowflake_account and settings.snowflake_user):
+        raise RuntimeError(
+            "LIFELINE_TARGET=snowflake needs LIFELINE_SNOWFLAKE_CONNECTOR_BLOCK, "
+            "LIFELINE_SNOWFLAKE_CONNECTION_NAME, or LIFELINE_SNOWFLAKE_ACCOUNT + _USER + "
+            "_PRIVATE_KEY_PATH"
+        )
+    passphrase = settings.snowflake_private_key_passphrase
+    return snowflake.connector.connect(
+        account=settings.snowflake_account,
+        user=settings.snowflake_user,
+        authenticator="SNOWFLAKE_JWT",
+        private_key_file=str(settings.snowflake_private_key_path),
+        private_key_file_pwd=passphrase.get_secret_value() if passphrase else None,
+        role=settings.snowflake_role,
+        warehouse=settings.snowflake_warehouse,
+        **timeouts,
+    )
