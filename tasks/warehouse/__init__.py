@@ -17,9 +17,7 @@ def open_warehouse(settings: LifelineSettings) -> Warehouse:
     if settings.target == "snowflake":
         from tasks.warehouse.snowflake import SnowflakeWarehouse, connect_snowflake
 
-        wh: Warehouse = SnowflakeWarehouse(
-            connect_snowflake(settings), settings.snowflake_database
-        )
+        wh: Warehouse = SnowflakeWarehouse(connect_snowflake(settings), settings.snowflake_database)
     else:
         from tasks.warehouse.duckdb import DuckDBWarehouse
 

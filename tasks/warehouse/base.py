@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, Literal
 
 import pandas as pd
@@ -32,6 +32,47 @@ class DuplicateKeyError(ValueError):
     """A batch to be merged has more than one row for the same key."""
 
 
+class FileReadError(ValueError):
+    """A source file the engine cannot read (corrupt, ragged, wrong format)."""
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an engine error, for one-line messages."""
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def engine_type(type_name: str) -> str:
+    """Classify an engine column type as datetime, number or text."""
+    name = type_name.upper()
+    if name.startswith(("TIMESTAMP", "DATE")):
+        return "datetime"
+    numeric = (
+        "INT",
+        "BIGINT",
+        "SMALLINT",
+        "TINYINT",
+        "HUGEINT",
+        "DOUBLE",
+        "FLOAT",
+        "REAL",
+        "DECIMAL",
+        "NUMBER",
+        "NUMERIC",
+        "UBIGINT",
+        "UINTEGER",
+    )
+    return "number" if name.startswith(numeric) else "text"
+
+
+def sniff_delimiter(path: str) -> str:
+    """The delimiter of a CSV file, judged from its header line (comma when unsure)."""
+    with open(path, newline="", errors="replace") as fh:
+        header = fh.readline()
+    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
+    best = max(counts, key=counts.get)
+    return best if counts[best] else ","
+
+
 class Warehouse(ABC):
     """Same operations over DuckDB (embedded) and Snowflake (production)."""
 
@@ -55,6 +96,13 @@ class Warehouse(ABC):
     @abstractmethod
     def _load_frame(self, df: pd.DataFrame, table: str) -> None:
         """Create TABLE (schema-qualified, validated) with the rows of DF."""
+
+    @abstractmethod
+    def staged_file(self, path: str, kind: str) -> AbstractContextManager[tuple[str, dict]]:
+        """Expose a local CSV/Parquet file as a relation with a SOURCE_ROW column.
+
+        Yields (relation name, {column: 'datetime' | 'number' | 'text'}); CSV columns are text.
+        """
 
     @abstractmethod
     def begin(self) -> None:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +12,13 @@ import duckdb
 import pandas as pd
 
 from tasks.identifiers import quote_identifier
-from tasks.warehouse.base import Warehouse
+from tasks.warehouse.base import (
+    FileReadError,
+    Warehouse,
+    engine_type,
+    first_line,
+    sniff_delimiter,
+)
 
 
 class DuckDBWarehouse(Warehouse):
@@ -35,7 +43,7 @@ class DuckDBWarehouse(Warehouse):
         self, text: str, params: Mapping[str, Any], batch_rows: int
     ) -> Iterator[pd.DataFrame]:
         cursor = self.con.cursor()
-        reader = cursor.execute(text, dict(params) or None).to_arrow_reader(batch_rows)
+        reader = cursor.sql(text, params=dict(params) or None).to_arrow_reader(batch_rows)
         try:
             for batch in reader:
                 yield batch.to_pandas()
@@ -49,6 +57,35 @@ class DuckDBWarehouse(Warehouse):
             self.con.execute(f"CREATE TABLE {quote_identifier(table)} AS SELECT * FROM {view}")
         finally:
             self.con.unregister(view)
+
+    @contextmanager
+    def staged_file(self, path: str, kind: str) -> Iterator[tuple[str, dict]]:
+        """A temporary view over the file: DuckDB reads it in place, no copy."""
+        view = f"lifeline_stage_{uuid.uuid4().hex[:12]}"
+        literal = "'" + str(path).replace("'", "''") + "'"
+        if kind == "parquet":
+            body = (
+                f"SELECT *, file_row_number + 1 AS source_row FROM read_parquet({literal}, "
+                "file_row_number = true)"
+            )
+        else:
+            delim = "'" + sniff_delimiter(path).replace("'", "''") + "'"
+            body = (
+                f"SELECT *, ROW_NUMBER() OVER () AS source_row FROM read_csv({literal}, "
+                f"header = true, all_varchar = true, strict_mode = true, delim = {delim})"
+            )
+        try:
+            self.con.execute(f"CREATE TEMP VIEW {view} AS {body}")
+            described = self.con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
+        except duckdb.Error as exc:
+            raise FileReadError(f"{path}: cannot read as {kind}: {first_line(exc)}") from None
+        dtypes = {row[0]: engine_type(row[1]) for row in described if row[0] != "source_row"}
+        try:
+            yield view, dtypes
+        except duckdb.Error as exc:
+            raise FileReadError(f"{path}: cannot read as {kind}: {first_line(exc)}") from None
+        finally:
+            self.con.execute(f"DROP VIEW IF EXISTS {view}")
 
     def begin(self) -> None:
         self.con.begin()

@@ -8,12 +8,13 @@ SQL that runs in Snowflake; only small results and bounded batches come back.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from tasks.identifiers import quote_identifier, validate_identifier
-from tasks.warehouse.base import Warehouse
+from tasks.warehouse.base import Warehouse, engine_type
 
 if TYPE_CHECKING:
     from tasks.settings import LifelineSettings
@@ -73,6 +74,11 @@ class SnowflakeWarehouse(Warehouse):
         if not ok:
             raise RuntimeError(f"write_pandas failed for {table}")
 
+    @contextmanager
+    def staged_file(self, path: str, kind: str) -> Iterator[tuple[str, dict]]:
+        """Internal stage + COPY INTO a temporary table (the Snowflake bulk path)."""
+        yield from _staged_file(self, path, kind)
+
     def begin(self) -> None:
         self.conn.cursor().execute("BEGIN")
 
@@ -125,3 +131,65 @@ def connect_snowflake(settings: LifelineSettings) -> Any:
         warehouse=settings.snowflake_warehouse,
         **timeouts,
     )
+
+
+INGEST_STAGE = "RAW.LIFELINE_INGEST"
+
+
+def _staged_file(wh: SnowflakeWarehouse, path: str, kind: str) -> Iterator[tuple[str, dict]]:
+    """PUT the file on an internal stage and COPY it into a temporary table."""
+    import csv
+    import uuid
+
+    cur = wh.conn.cursor()
+    sub = uuid.uuid4().hex
+    location = f"@{INGEST_STAGE}/{sub}/"
+    table = wh.staging_name("RAW.INGEST")
+    literal = str(path).replace("'", "\\'")
+    cur.execute(f"CREATE TEMPORARY STAGE IF NOT EXISTS {INGEST_STAGE}")
+    cur.execute(f"PUT 'file://{literal}' {location} AUTO_COMPRESS=TRUE OVERWRITE=TRUE")
+    try:
+        if kind == "csv":
+            with open(path, newline="") as fh:
+                header = next(csv.reader(fh), [])
+            names = [validate_identifier(h.strip(), 1) for h in header]
+            cols = ", ".join(f'"{n}" VARCHAR' for n in names)
+            picks = ", ".join(f"${i + 1}" for i in range(len(names)))
+            cur.execute(f"CREATE TEMPORARY TABLE {table} ({cols}, SOURCE_ROW NUMBER)")
+            cur.execute(
+                f"COPY INTO {table} FROM (SELECT {picks}, METADATA$FILE_ROW_NUMBER "
+                f"FROM {location}) FILE_FORMAT = (TYPE = CSV SKIP_HEADER = 1 "
+                "FIELD_OPTIONALLY_ENCLOSED_BY = '\"' ERROR_ON_COLUMN_COUNT_MISMATCH = TRUE) "
+                "ON_ERROR = ABORT_STATEMENT"
+            )
+        else:
+            cur.execute(
+                "CREATE TEMPORARY FILE FORMAT IF NOT EXISTS RAW.LIFELINE_PARQUET TYPE = PARQUET"
+            )
+            cur.execute(
+                f"CREATE TEMPORARY TABLE {table} USING TEMPLATE (SELECT ARRAY_AGG("
+                f"OBJECT_CONSTRUCT(*)) FROM TABLE(INFER_SCHEMA(LOCATION => '{location}', "
+                "FILE_FORMAT => 'RAW.LIFELINE_PARQUET')))"
+            )
+            cur.execute(f"ALTER TABLE {table} ADD COLUMN SOURCE_ROW NUMBER")
+            cur.execute(
+                f"COPY INTO {table} FROM {location} FILE_FORMAT = (FORMAT_NAME = "
+                "'RAW.LIFELINE_PARQUET') MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE "
+                "INCLUDE_METADATA = (SOURCE_ROW = METADATA$FILE_ROW_NUMBER) "
+                "ON_ERROR = ABORT_STATEMENT"
+            )
+        schema, name = table.split(".")
+        described = wh.fetch_frame(
+            "SELECT column_name, data_type FROM information_schema.columns "
+            "WHERE table_schema = :s AND table_name = :t ORDER BY ordinal_position",
+            {"s": schema, "t": name},
+        )
+        dtypes = {
+            r.COLUMN_NAME: engine_type(r.DATA_TYPE)
+            for r in described.itertuples()
+            if r.COLUMN_NAME.upper() != "SOURCE_ROW"
+        }
+        yield table, dtypes
+    finally:
+        cur.execute(f"DROP TABLE IF EXISTS {table}")
+        cur.execute(f"REMOVE {location}")

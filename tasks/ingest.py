@@ -1,0 +1,338 @@
+"""Idempotent ingestion of transaction logs and customer files (CSV/Parquet, local or S3)."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from tasks.identifiers import UnsafeIdentifierError, validate_identifier
+from tasks.warehouse import Warehouse
+
+TXN_ROLES = ("transaction_id", "customer_id", "txn_ts", "amount", "category", "channel", "status")
+REQUIRED_ROLES = ("customer_id", "txn_ts", "amount")
+CUSTOMER_COLUMNS = (
+    "CUSTOMER_ID",
+    "AGE",
+    "STATE",
+    "EMPLOYMENT_STATUS",
+    "CARD_TYPE",
+    "CREDIT_LIMIT",
+    "ACCOUNT_OPEN_DATE",
+    "SEGMENT",
+)
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+# Amounts beyond this are not card transactions; the quality gate checks tighter bands.
+MAX_ABS_AMOUNT = 1_000_000
+
+
+class IngestError(ValueError):
+    """A source file cannot be loaded; nothing from it was written."""
+
+
+@dataclass
+class IngestReport:
+    """What one ingest run did."""
+
+    files_loaded: int = 0
+    files_skipped: int = 0
+    rows_loaded: int = 0
+    rows_already_present: int = 0
+    customers_loaded: int = 0
+    loaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def parse_mapping(pairs: Mapping[str, str] | None) -> dict[str, str]:
+    """Validate a role -> source column mapping (roles from RAW.TRANSACTIONS)."""
+    mapping = {}
+    for role, column in (pairs or {}).items():
+        role_key = role.strip().lower()
+        if role_key not in TXN_ROLES:
+            raise IngestError(f"unknown column role {role!r}; roles are {', '.join(TXN_ROLES)}")
+        try:
+            validate_identifier(column.strip(), 1)
+        except UnsafeIdentifierError as exc:
+            raise IngestError(f"column name for {role_key}: {exc}") from None
+        mapping[role_key] = column.strip()
+    return mapping
+
+
+def file_kind(path: str) -> str:
+    """csv or parquet, from the file name; anything else is rejected."""
+    kind = SUFFIXES.get(Path(path).suffix.lower())
+    if kind is None:
+        raise IngestError(f"{path}: not a CSV or Parquet file (expected .csv or .parquet)")
+    return kind
+
+
+def expand_source(source: str) -> list[str]:
+    """A file, a folder (recursively) or a glob, local or s3://, as a sorted list of files."""
+    if source.startswith("s3://"):
+        from tasks.s3 import list_s3_files
+
+        return list_s3_files(source)
+    path = Path(source).expanduser()
+    if path.is_dir():
+        files = sorted(
+            str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+        )
+    elif path.is_file():
+        files = [str(path)]
+    else:
+        files = sorted(glob.glob(source, recursive=True))
+    if not files:
+        raise IngestError(f"{source}: no files found")
+    return files
+
+
+def split_portfolio(source: str) -> tuple[list[str], list[str]]:
+    """Customers and transaction files: a folder with customers/ and transactions/, or a log."""
+    root = Path(source)
+    if not source.startswith("s3://") and (root / "transactions").is_dir():
+        customers = expand_source(str(root / "customers")) if (root / "customers").is_dir() else []
+        return customers, expand_source(str(root / "transactions"))
+    return [], expand_source(source)
+
+
+def content_hash(path: str) -> str:
+    """SHA-256 of a file's bytes, streamed: the file's identity in RAW.LOAD_MANIFEST."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextmanager
+def local_copy(uri: str) -> Iterator[str]:
+    """Yield a local path for URI (S3 objects are streamed to a temporary file)."""
+    if not uri.startswith("s3://"):
+        yield uri
+        return
+    from tasks.s3 import download_s3_file
+
+    with tempfile.TemporaryDirectory(prefix="lifeline-") as tmp:
+        yield download_s3_file(uri, Path(tmp))
+
+
+def already_loaded(wh: Warehouse, load_id: str, dataset: str) -> bool:
+    """Whether the manifest has this file content for this dataset."""
+    return bool(
+        wh.scalar(
+            "SELECT COUNT(*) FROM raw.load_manifest WHERE load_id = :id AND dataset = :ds",
+            {"id": load_id, "ds": dataset},
+        )
+    )
+
+
+def quote_source_column(name: str) -> str:
+    """Quote a validated source column exactly as the file spells it."""
+    validate_identifier(name, 1)
+    return f'"{name}"'
+
+
+def resolve_columns(
+    available: list[str], mapping: Mapping[str, str], path: str
+) -> dict[str, str | None]:
+    """Map each role to the file's actual column (case-insensitive), or None if optional."""
+    by_upper = {c.upper(): c for c in available}
+    resolved: dict[str, str | None] = {}
+    for role in TXN_ROLES:
+        wanted = mapping.get(role, role)
+        actual = by_upper.get(wanted.upper())
+        if actual is None and role in REQUIRED_ROLES:
+            hint = f" (mapped from {wanted!r})" if role in mapping else ""
+            raise IngestError(
+                f"{path}: missing required column {wanted!r} for {role}{hint}; "
+                f"file has {', '.join(available)}"
+            )
+        resolved[role] = actual
+    return resolved
+
+
+def timestamp_expr(column: str, dtype: str, date_format: str | None) -> str:
+    """Snowflake SQL that parses COLUMN into TIMESTAMP_NTZ, or NULL when it cannot."""
+    if dtype == "datetime":
+        return f"CAST({column} AS TIMESTAMP_NTZ)"
+    text = f"TRIM(CAST({column} AS VARCHAR))"
+    if date_format:
+        fmt = date_format.replace("'", "")
+        return f"TRY_TO_TIMESTAMP({text}, '{fmt}')"
+    # Digit-only strings are YYYYMMDD (Snowflake would read them as epoch seconds otherwise).
+    return (
+        f"CASE WHEN REGEXP_LIKE({text}, '[0-9]{{8}}') THEN TRY_TO_TIMESTAMP({text}, 'YYYYMMDD') "
+        f"WHEN REGEXP_LIKE({text}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}.*') "
+        f"THEN TRY_CAST({text} AS TIMESTAMP_NTZ) END"
+    )
+
+
+def amount_expr(column: str, dtype: str) -> str:
+    """Snowflake SQL that parses COLUMN into a number, or NULL when it cannot."""
+    if dtype == "number":
+        return f"CAST({column} AS DOUBLE)"
+    return f"TRY_CAST(TRIM(CAST({column} AS VARCHAR)) AS DOUBLE)"
+
+
+def parsed_select(
+    staged: str,
+    cols: Mapping[str, str | None],
+    dtypes: Mapping[str, str],
+    date_format: str | None,
+) -> str:
+    """The SELECT that turns staged source rows into typed RAW.TRANSACTIONS columns."""
+    q = {role: quote_source_column(c) if c else None for role, c in cols.items()}
+    cust = f"TRIM(CAST({q['customer_id']} AS VARCHAR))"
+    ts = timestamp_expr(q["txn_ts"], dtypes[cols["txn_ts"]], date_format)
+    amount = amount_expr(q["amount"], dtypes[cols["amount"]])
+
+    def text(role: str, default: str) -> str:
+        return f"CAST({q[role]} AS VARCHAR)" if q[role] else default
+
+    # Missing ids are derived from content plus the occurrence number of identical rows,
+    # so the same transaction gets the same id in any file.
+    txn_id = (
+        "TRIM(raw_id)"
+        if q["transaction_id"]
+        else "'H' || MD5(raw_customer || '|' || COALESCE(CAST(raw_ts AS VARCHAR), '') || '|' || "
+        "COALESCE(CAST(raw_amount AS VARCHAR), '') || '|' || CAST(ROW_NUMBER() OVER ("
+        "PARTITION BY raw_customer, raw_ts, raw_amount ORDER BY source_row) AS VARCHAR))"
+    )
+    return (
+        "WITH src AS (SELECT source_row, "
+        f"{cust} AS raw_customer, {ts} AS raw_ts, {amount} AS raw_amount, "
+        f"{text('transaction_id', 'NULL')} AS raw_id, "
+        f"{text('category', 'NULL')} AS category, {text('channel', 'NULL')} AS channel, "
+        f"LOWER({text('status', repr('approved'))}) AS status, "
+        f"CAST({q['txn_ts']} AS VARCHAR) AS ts_text, CAST({q['amount']} AS VARCHAR) AS amount_text "
+        f"FROM {staged}) "
+        f"SELECT source_row, {txn_id} AS transaction_id, raw_customer AS customer_id, "
+        "raw_ts AS txn_ts, raw_amount AS amount, category, channel, status, ts_text, amount_text "
+        "FROM src"
+    )
+
+
+def check_parsed(wh: Warehouse, parsed: str, path: str, max_ts: str) -> int:
+    """Fail with file, row and column for the first unusable row; return the row count."""
+    stats = wh.fetch_frame(
+        f"WITH p AS ({parsed}) SELECT COUNT(*) AS n, "
+        "MIN(IFF(customer_id IS NULL OR customer_id = '', source_row, NULL)) AS bad_customer, "
+        "MIN(IFF(txn_ts IS NULL, source_row, NULL)) AS bad_ts, "
+        "MIN_BY(ts_text, IFF(txn_ts IS NULL, source_row, NULL)) AS bad_ts_value, "
+        "MIN(IFF(amount IS NULL, source_row, NULL)) AS bad_amount, "
+        "MIN_BY(amount_text, IFF(amount IS NULL, source_row, NULL)) AS bad_amount_value, "
+        f"MIN(IFF(ABS(amount) > {MAX_ABS_AMOUNT}, source_row, NULL)) AS huge_amount, "
+        "MIN(IFF(txn_ts > CAST(:max_ts AS TIMESTAMP_NTZ), source_row, NULL)) AS future_ts, "
+        "MIN_BY(ts_text, IFF(txn_ts > CAST(:max_ts AS TIMESTAMP_NTZ), source_row, NULL)) "
+        "AS future_value, COUNT(*) - COUNT(DISTINCT transaction_id) AS dup_ids FROM p",
+        {"max_ts": max_ts},
+    ).iloc[0]
+    if int(stats["N"]) == 0:
+        raise IngestError(f"{path}: the file has no data rows")
+    problems = [
+        ("BAD_CUSTOMER", "customer_id", "is empty", None),
+        ("BAD_TS", "txn_ts", "is not a recognised date/time", "BAD_TS_VALUE"),
+        ("BAD_AMOUNT", "amount", "is not a number", "BAD_AMOUNT_VALUE"),
+        ("HUGE_AMOUNT", "amount", f"exceeds {MAX_ABS_AMOUNT:,} in absolute value", None),
+        ("FUTURE_TS", "txn_ts", f"is in the future (after {max_ts})", "FUTURE_VALUE"),
+    ]
+    for key, role, what, value_key in problems:
+        if not pd.isna(stats[key]):
+            value = f" (value {stats[value_key]!r})" if value_key else ""
+            raise IngestError(f"{path}: row {int(stats[key])}: column {role} {what}{value}")
+    if int(stats["DUP_IDS"]):
+        raise IngestError(f"{path}: {int(stats['DUP_IDS'])} duplicate transaction ids in the file")
+    return int(stats["N"])
+
+
+def publish_transactions(
+    wh: Warehouse, parsed: str, load_id: str, uri: str, run_id: str, rows: int
+) -> int:
+    """Insert new rows, new customer ids and the manifest row in one transaction."""
+    params = {"load_id": load_id, "run_id": run_id, "uri": uri, "rows": rows}
+    before = wh.row_count("RAW.TRANSACTIONS")
+    with wh.transaction():
+        wh.execute(
+            "INSERT INTO raw.transactions (transaction_id, customer_id, txn_ts, amount, category,"
+            " channel, status, load_id, flow_run_id) "
+            f"SELECT p.transaction_id, p.customer_id, p.txn_ts, CAST(p.amount AS NUMBER(18, 2)), "
+            f"p.category, p.channel, p.status, :load_id, :run_id FROM ({parsed}) AS p "
+            "WHERE NOT EXISTS (SELECT 1 FROM raw.transactions AS t "
+            "WHERE t.transaction_id = p.transaction_id)",
+            params,
+        )
+        wh.execute(
+            "INSERT INTO raw.customers (customer_id, load_id, flow_run_id, loaded_at) "
+            f"SELECT DISTINCT p.customer_id, :load_id, :run_id, CURRENT_TIMESTAMP() "
+            f"FROM ({parsed}) AS p WHERE NOT EXISTS (SELECT 1 FROM raw.customers AS c "
+            "WHERE c.customer_id = p.customer_id)",
+            params,
+        )
+        wh.execute(
+            "INSERT INTO raw.load_manifest (load_id, dataset, source_uri, row_count, "
+            "loaded_at, flow_run_id) "
+            "SELECT :load_id, 'transactions', :uri, :rows, CURRENT_TIMESTAMP(), :run_id",
+            params,
+        )
+    return wh.row_count("RAW.TRANSACTIONS") - before
+
+
+def ingest_transaction_file(
+    wh: Warehouse,
+    uri: str,
+    mapping: Mapping[str, str],
+    run_id: str,
+    date_format: str | None = None,
+    max_ts: str = "9999-12-31",
+) -> tuple[int, int] | None:
+    """Load one transaction file all-or-nothing; None when its content was already loaded.
+
+    Returns (rows inserted, rows already present).
+    """
+    kind = file_kind(uri)
+    with local_copy(uri) as path:
+        load_id = content_hash(path)
+        if already_loaded(wh, load_id, "transactions"):
+            return None
+        with wh.staged_file(path, kind) as (staged, dtypes):
+            cols = resolve_columns(list(dtypes), mapping, uri)
+            parsed = parsed_select(staged, cols, dtypes, date_format)
+            rows = check_parsed(wh, parsed, uri, max_ts)
+            inserted = publish_transactions(wh, parsed, load_id, uri, run_id, rows)
+    return inserted, rows - inserted
+
+
+def ingest_customer_file(wh: Warehouse, uri: str, run_id: str) -> int | None:
+    """MERGE one customers file by CUSTOMER_ID; None when its content was already loaded."""
+    kind = file_kind(uri)
+    with local_copy(uri) as path:
+        load_id = content_hash(path)
+        if already_loaded(wh, load_id, "customers"):
+            return None
+        with wh.staged_file(path, kind) as (staged, dtypes):
+            by_upper = {c.upper(): c for c in dtypes}
+            if "CUSTOMER_ID" not in by_upper:
+                raise IngestError(f"{uri}: missing required column 'CUSTOMER_ID'")
+            present = [c for c in CUSTOMER_COLUMNS if c in by_upper]
+            select = ", ".join(f"{quote_source_column(by_upper[c])} AS {c}" for c in present)
+            frame = wh.fetch_frame(f"SELECT {select} FROM {staged}")
+    if frame["CUSTOMER_ID"].isna().any():
+        raise IngestError(f"{uri}: CUSTOMER_ID has empty values")
+    frame = frame.assign(LOAD_ID=load_id, FLOW_RUN_ID=run_id)
+    frame["LOADED_AT"] = pd.Timestamp.now("UTC").tz_localize(None)
+    try:
+        wh.write_frame(frame, "RAW.CUSTOMERS", "merge", ("CUSTOMER_ID",))
+    except ValueError as exc:
+        raise IngestError(f"{uri}: {exc}") from None
+    wh.execute(
+        "INSERT INTO raw.load_manifest (load_id, dataset, source_uri, row_count, loaded_at, "
+        "flow_run_id) SELECT :id, 'customers', :uri, :rows, CURRENT_TIMESTAMP(), :run_id",
+        {"id": load_id, "uri": uri, "rows": len(frame), "run_id": run_id},
+    )
+    return len(frame)

@@ -1,0 +1,50 @@
+"""S3 access for ingestion: list and stream objects with the standard boto3 chain."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from botocore.config import Config
+
+# Deadlines on every S3 call: a hung connection must fail, not block the flow.
+S3_CONFIG = Config(
+    connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 5}
+)
+
+
+def s3_client():
+    """A boto3 S3 client with explicit timeouts and standard retries."""
+    import boto3
+
+    return boto3.client("s3", config=S3_CONFIG)
+
+
+def split_uri(uri: str) -> tuple[str, str]:
+    """s3://bucket/key -> (bucket, key)."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"not an s3:// URI: {uri}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def list_s3_files(uri: str) -> list[str]:
+    """Objects under an s3:// prefix (or the single object), as sorted URIs."""
+    bucket, prefix = split_uri(uri)
+    pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    keys = [
+        o["Key"] for page in pages for o in page.get("Contents", []) if not o["Key"].endswith("/")
+    ]
+    if not keys:
+        from tasks.ingest import IngestError
+
+        raise IngestError(f"{uri}: no objects found")
+    return sorted(f"s3://{bucket}/{k}" for k in keys)
+
+
+def download_s3_file(uri: str, folder: Path) -> str:
+    """Stream one object to FOLDER, keeping its file name; return the local path."""
+    bucket, key = split_uri(uri)
+    target = folder / Path(key).name
+    s3_client().download_file(bucket, key, str(target))
+    return str(target)
