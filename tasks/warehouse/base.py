@@ -21,6 +21,7 @@ BOOTSTRAP_FILES = (
     "bootstrap/22_create_raw_load_manifest",
     "bootstrap/31_create_labels",
     "bootstrap/32_create_feature_registry",
+    "bootstrap/33_create_snapshot_dates",
     "bootstrap/40_create_customer_scores",
     "bootstrap/41_create_drift_metrics",
     "bootstrap/50_create_quality_results",

@@ -1,0 +1,55 @@
+-- Purpose: churn and future-value labels for every labelled snapshot of a run.
+-- Grain: one row per (CUSTOMER_ID, AS_OF_DATE, HORIZON_DAYS) for customers active at T
+--   (an approved purchase in [T - H, T)).
+-- Rule: CHURNED = 1 if no approved purchase in [T, T + H) or spend there is below
+--   :spend_drop_ratio x the spend in [T - H, T). FUTURE_VALUE = net approved spend in
+--   [T, T + H). Only snapshots with T + H <= :as_of get labels.
+-- Inputs: FEATURES.SNAPSHOT_DATES, FEATURES.CUSTOMER_DAILY.
+-- Outputs: rows for FEATURES.LABELS (the caller stages and publishes them).
+-- Binds: :run_id, :as_of (DATE), :horizon_days (INTEGER), :spend_drop_ratio (FLOAT).
+WITH snapshots AS (
+    SELECT as_of_date
+    FROM features.snapshot_dates
+    WHERE
+        flow_run_id = :run_id
+        AND DATEADD(DAY, :horizon_days, as_of_date) <= :as_of
+),
+
+daily AS (
+    SELECT customer_id, txn_date, approved_count, spend FROM features.customer_daily
+),
+
+around AS (
+    SELECT
+        snapshots.as_of_date,
+        daily.*
+    FROM snapshots
+    INNER JOIN daily
+        ON
+            daily.txn_date >= DATEADD(DAY, -:horizon_days, snapshots.as_of_date)
+            AND daily.txn_date < DATEADD(DAY, :horizon_days, snapshots.as_of_date)
+),
+
+per_customer AS (
+    SELECT
+        customer_id,
+        as_of_date,
+        SUM(IFF(txn_date < as_of_date, spend, 0)) AS baseline_value,
+        SUM(IFF(txn_date < as_of_date, approved_count, 0)) AS baseline_count,
+        SUM(IFF(txn_date >= as_of_date, spend, 0)) AS future_value,
+        SUM(IFF(txn_date >= as_of_date, approved_count, 0)) AS future_count
+    FROM around
+    GROUP BY customer_id, as_of_date
+)
+
+SELECT
+    customer_id,
+    as_of_date,
+    CAST(:horizon_days AS INTEGER) AS horizon_days,
+    IFF(
+        future_count = 0 OR future_value < :spend_drop_ratio * baseline_value, 1, 0
+    ) AS churned,
+    future_value,
+    baseline_value
+FROM per_customer
+WHERE baseline_count > 0

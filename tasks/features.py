@@ -1,0 +1,210 @@
+"""Point-in-time features, labels and training sets, computed in the warehouse."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+import pandas as pd
+
+from tasks.identifiers import quote_identifier
+from tasks.warehouse import Warehouse
+from tasks.warehouse.sqlfiles import load_sql
+
+FEATURES_TABLE = "FEATURES.CUSTOMER_FEATURES"
+LABELS_TABLE = "FEATURES.LABELS"
+FEATURE_SQL = ("features/10_build_customer_daily", "features/20_select_customer_features")
+LABEL_SQL = "features/30_select_labels"
+FEATURE_DEFINITIONS = {
+    "RECENCY_DAYS": "Days since the last approved purchase before the cut-off.",
+    "TXN_COUNT_30": "Approved purchases in the 30 days before the cut-off.",
+    "TXN_COUNT_90": "Approved purchases in the 90 days before the cut-off.",
+    "TXN_COUNT_180": "Approved purchases in the 180 days before the cut-off.",
+    "TXN_COUNT_365": "Approved purchases in the 365 days before the cut-off.",
+    "TXN_COUNT_LIFETIME": "Approved purchases ever before the cut-off.",
+    "SPEND_30": "Net approved spend (refunds negative) in the last 30 days.",
+    "SPEND_90": "Net approved spend in the last 90 days.",
+    "SPEND_180": "Net approved spend in the last 180 days.",
+    "SPEND_365": "Net approved spend in the last 365 days.",
+    "SPEND_LIFETIME": "Net approved spend ever before the cut-off.",
+    "AVG_TICKET_365": "Average net ticket over the last 365 days.",
+    "MEDIAN_TICKET_365": "Median of daily average tickets over the last 365 days.",
+    "SPEND_TREND_90": "Spend change, last 90 days vs the 90 before (fraction).",
+    "MONTHLY_SPEND_STD_12": "Std of spend over twelve 30-day months (quiet months = 0).",
+    "INTERPURCHASE_MEAN_365": "Mean days between purchase days in the last 365 days.",
+    "INTERPURCHASE_STD_365": "Std of days between purchase days in the last 365 days.",
+    "ACTIVE_MONTHS_12": "30-day months with a purchase, of the last twelve.",
+    "TENURE_DAYS": "Days since account opening (or first purchase if earlier/unknown).",
+    "TRAVEL_SHARE_365": "Share of 365-day spend on travel categories.",
+    "NECESSITIES_SHARE_365": "Share of 365-day spend on necessities.",
+    "DISCRETIONARY_SHARE_365": "Share of 365-day spend on discretionary categories.",
+    "ONLINE_SHARE_365": "Share of 365-day purchases made online.",
+    "MOBILE_SHARE_365": "Share of 365-day purchases made on mobile.",
+    "IN_STORE_SHARE_365": "Share of 365-day purchases made in store.",
+    "DECLINE_RATE_90": "Declined share of attempts in the last 90 days.",
+    "UTILISATION_30": "30-day spend over the credit limit (null when unknown).",
+    "CREDIT_LIMIT": "Credit limit from the customer file.",
+    "AGE": "Customer age from the customer file.",
+    "IS_PREMIUM": "1 for a Premium card, else 0.",
+}
+FEATURE_NAMES = tuple(FEATURE_DEFINITIONS)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One cut-off of a run: score (the run's as-of), holdout, or train."""
+
+    as_of_date: dt.date
+    role: str
+
+
+def feature_version() -> str:
+    """A short hash of the feature SQL: changes whenever a definition changes."""
+    digest = hashlib.sha256("".join(load_sql(n) for n in FEATURE_SQL).encode())
+    return digest.hexdigest()[:12]
+
+
+def plan_snapshots(
+    as_of: dt.date, horizon_days: int, train_snapshots: int = 6, step_days: int = 30
+) -> list[Snapshot]:
+    """Cut-offs derived only from AS_OF, so a back-test equals a run on truncated history.
+
+    The holdout is the latest labelled cut-off (as_of - H); training cut-offs end at least H
+    before the holdout, so no training label window overlaps the holdout's.
+    """
+    holdout = as_of - dt.timedelta(days=horizon_days)
+    first_train = holdout - dt.timedelta(days=horizon_days)
+    train = [first_train - dt.timedelta(days=step_days * k) for k in range(train_snapshots)]
+    return [Snapshot(as_of, "score"), Snapshot(holdout, "holdout")] + [
+        Snapshot(d, "train") for d in train
+    ]
+
+
+def record_snapshots(wh: Warehouse, run_id: str, snapshots: list[Snapshot]) -> None:
+    """Write the run's cut-offs (replacing any from an earlier attempt of the same run)."""
+    frame = pd.DataFrame(
+        {
+            "FLOW_RUN_ID": run_id,
+            "AS_OF_DATE": [s.as_of_date for s in snapshots],
+            "ROLE": [s.role for s in snapshots],
+        }
+    )
+    with wh.transaction():
+        wh.execute("DELETE FROM features.snapshot_dates WHERE flow_run_id = :r", {"r": run_id})
+    wh.write_frame(frame, "FEATURES.SNAPSHOT_DATES", "append")
+
+
+def stage_query(wh: Warehouse, select: str, params: dict, table: str) -> str:
+    """CREATE a fresh staging table next to TABLE from a SELECT; return its name."""
+    staging = wh.staging_name(table)
+    wh.execute(f"CREATE TABLE {quote_identifier(staging)} AS {select}", params)
+    return staging
+
+
+def stage_features(wh: Warehouse, run_id: str, as_of: dt.date, horizon_days: int) -> str:
+    """Rebuild customer-day aggregates and stage the features of every run snapshot."""
+    wh.run_sql_file("features/10_build_customer_daily", {"as_of": as_of})
+    select = (
+        "SELECT q.*, :version AS feature_version, :run_id AS flow_run_id FROM ("
+        + load_sql("features/20_select_customer_features")
+        + ") AS q"
+    )
+    params = {"run_id": run_id, "active_days": horizon_days, "version": feature_version()}
+    return stage_query(wh, select, params, FEATURES_TABLE)
+
+
+def stage_labels(
+    wh: Warehouse, run_id: str, as_of: dt.date, horizon_days: int, spend_drop_ratio: float
+) -> str:
+    """Stage labels for the labelled snapshots (T + H <= as_of)."""
+    select = "SELECT q.*, :run_id AS flow_run_id FROM (" + load_sql(LABEL_SQL) + ") AS q"
+    params = {
+        "run_id": run_id,
+        "as_of": as_of,
+        "horizon_days": horizon_days,
+        "spend_drop_ratio": spend_drop_ratio,
+    }
+    return stage_query(wh, select, params, LABELS_TABLE)
+
+
+def ensure_like(wh: Warehouse, table: str, staging: str) -> None:
+    """Create TABLE shaped like STAGING, or recreate it when the feature set changed."""
+    if wh.table_exists(table):
+        if wh.columns_of(table) == wh.columns_of(staging):
+            return
+        # Features are derived data: a new definition rebuilds the table rather than mixing.
+        wh.drop_table(table)
+    wh.execute(
+        f"CREATE TABLE {quote_identifier(table)} AS SELECT * FROM {quote_identifier(staging)} "
+        "WHERE 1 = 0"
+    )
+
+
+def publish_partitions(
+    wh: Warehouse, staging: str, table: str, keys: tuple[str, ...] = ("AS_OF_DATE",)
+) -> int:
+    """Replace TABLE's partitions present in STAGING with STAGING's rows, in one transaction."""
+    target, source = quote_identifier(table), quote_identifier(staging)
+    match = " AND ".join(f"t.{k} = s.{k}" for k in (quote_identifier(k, 1) for k in keys))
+    key_list = ", ".join(quote_identifier(k, 1) for k in keys)
+    with wh.transaction():
+        wh.execute(
+            f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM "
+            f"(SELECT DISTINCT {key_list} FROM {source}) AS s WHERE {match})"
+        )
+        wh.execute(f"INSERT INTO {target} SELECT * FROM {source}")
+    return wh.row_count(staging)
+
+
+def publish_features(wh: Warehouse, features_staging: str, labels_staging: str) -> dict:
+    """Publish staged features and labels (each atomically) and refresh the latest view."""
+    ensure_like(wh, FEATURES_TABLE, features_staging)
+    counts = {
+        "features": publish_partitions(wh, features_staging, FEATURES_TABLE),
+        "labels": publish_partitions(
+            wh, labels_staging, LABELS_TABLE, ("AS_OF_DATE", "HORIZON_DAYS")
+        ),
+    }
+    wh.run_sql_file("features/40_create_latest_customer_features")
+    return counts
+
+
+def register_features(wh: Warehouse) -> str:
+    """Record the current feature definitions in FEATURES.FEATURE_REGISTRY; return version."""
+    version = feature_version()
+    sql_hash = hashlib.sha256("".join(load_sql(n) for n in FEATURE_SQL).encode()).hexdigest()
+    frame = pd.DataFrame(
+        {
+            "FEATURE_NAME": list(FEATURE_DEFINITIONS),
+            "ENTITY": "CUSTOMER",
+            "VERSION": version,
+            "DESCRIPTION": list(FEATURE_DEFINITIONS.values()),
+            "SQL_HASH": sql_hash,
+            "CREATED_AT": pd.Timestamp.now("UTC").tz_localize(None),
+        }
+    )
+    wh.write_frame(frame, "FEATURES.FEATURE_REGISTRY", "merge", ("FEATURE_NAME", "VERSION"))
+    return version
+
+
+def drop_stale_staging(wh: Warehouse) -> list[str]:
+    """Drop staging tables left by a killed run (they are never read after their run)."""
+    stale = [t for s in ("RAW", "FEATURES", "ML", "OPS") for t in wh.list_tables(s, "STG_")]
+    for table in stale:
+        wh.drop_table(table)
+    return stale
+
+
+def fetch_training_set(wh: Warehouse, run_id: str, horizon_days: int) -> pd.DataFrame:
+    """Features at T joined to labels after T for the run's train and holdout snapshots."""
+    return wh.fetch_frame(
+        "SELECT s.role, f.*, l.churned, l.future_value, l.baseline_value "
+        "FROM features.snapshot_dates AS s "
+        "INNER JOIN features.customer_features AS f ON f.as_of_date = s.as_of_date "
+        "INNER JOIN features.labels AS l ON l.customer_id = f.customer_id "
+        "AND l.as_of_date = f.as_of_date AND l.horizon_days = :h "
+        "WHERE s.flow_run_id = :r AND s.role IN ('train', 'holdout') "
+        "ORDER BY f.as_of_date, f.customer_id",
+        {"r": run_id, "h": horizon_days},
+    )
