@@ -1,0 +1,237 @@
+"""Quality gates: GX Core suites evaluated as SQL aggregates inside the warehouse.
+
+Suites are GX 1.x ExpectationSuite JSON in expectations/ (tests load them with GX and check
+that GX on pandas reaches the same verdicts). At run time each suite becomes one SQL query,
+so 60 M raw rows are checked in a single pass where they live, on DuckDB and Snowflake alike.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tasks.identifiers import quote_identifier
+from tasks.warehouse import Warehouse
+
+EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
+SUPPORTED = {
+    "expect_table_row_count_to_be_between",
+    "expect_column_values_to_not_be_null",
+    "expect_column_values_to_be_unique",
+    "expect_compound_columns_to_be_unique",
+    "expect_column_values_to_be_between",
+    "expect_column_values_to_be_in_set",
+    "expect_column_mean_to_be_between",
+}
+
+
+class QualityGateError(RuntimeError):
+    """A critical expectation failed; nothing downstream may be written."""
+
+
+@dataclass
+class ExpectationResult:
+    """The verdict on one expectation."""
+
+    type: str
+    column: str | None
+    success: bool
+    severity: str
+    observed: Any = None
+    unexpected_count: int = 0
+    examples: list = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        """A short human name, e.g. expect_column_values_to_not_be_null(CUSTOMER_ID)."""
+        return f"{self.type}({self.column})" if self.column else self.type
+
+
+@dataclass
+class SuiteResult:
+    """The verdict on one suite over one dataset."""
+
+    suite: str
+    dataset: str
+    results: list[ExpectationResult]
+
+    @property
+    def failed(self) -> list[ExpectationResult]:
+        """Failed expectations of any severity."""
+        return [r for r in self.results if not r.success]
+
+    @property
+    def blocking(self) -> list[ExpectationResult]:
+        """Failed critical expectations: these stop the flow."""
+        return [r for r in self.failed if r.severity == "critical"]
+
+    @property
+    def success(self) -> bool:
+        """True when no critical expectation failed."""
+        return not self.blocking
+
+
+def load_suite(name: str) -> dict:
+    """Read expectations/NAME.json; an empty or unsupported suite is refused."""
+    suite = json.loads((EXPECTATIONS_DIR / f"{name}.json").read_text())
+    expectations = suite.get("expectations") or []
+    if not expectations:
+        raise QualityGateError(f"suite {name} has no expectations: refusing to pass it")
+    unknown = {e["type"] for e in expectations} - SUPPORTED
+    if unknown:
+        raise QualityGateError(f"suite {name} uses unsupported expectations: {sorted(unknown)}")
+    return suite
+
+
+def resolve(value: Any, parameters: dict[str, Any]) -> Any:
+    """Replace a GX {"$PARAMETER": name} reference with its run-time value."""
+    if isinstance(value, dict) and "$PARAMETER" in value:
+        name = value["$PARAMETER"]
+        if name not in parameters:
+            raise QualityGateError(f"suite parameter {name!r} was not supplied")
+        return parameters[name]
+    return value
+
+
+def aggregate_sql(expectation: dict, index: int, params: dict, parameters: dict) -> str:
+    """The SQL aggregate for one expectation (its unexpected count or observed value)."""
+    kw = {k: resolve(v, parameters) for k, v in expectation["kwargs"].items()}
+    kind = expectation["type"]
+    col = quote_identifier(kw["column"], 1) if "column" in kw else None
+    if kind == "expect_table_row_count_to_be_between":
+        return "COUNT(*)"
+    if kind == "expect_column_values_to_not_be_null":
+        return f"SUM(IFF({col} IS NULL, 1, 0))"
+    if kind == "expect_column_values_to_be_unique":
+        return f"COUNT({col}) - COUNT(DISTINCT {col})"
+    if kind == "expect_column_mean_to_be_between":
+        return f"AVG(CAST({col} AS DOUBLE))"
+    if kind == "expect_column_values_to_be_between":
+        tests = []
+        for bound, op in (("min_value", "<"), ("max_value", ">")):
+            if kw.get(bound) is not None:
+                params[f"q{index}_{bound}"] = kw[bound]
+                cast = "TIMESTAMP_NTZ" if isinstance(kw[bound], str) else "DOUBLE"
+                tests.append(f"{col} {op} CAST(:q{index}_{bound} AS {cast})")
+        return f"SUM(IFF({col} IS NOT NULL AND ({' OR '.join(tests) or 'FALSE'}), 1, 0))"
+    if kind == "expect_column_values_to_be_in_set":
+        names = []
+        for j, value in enumerate(kw["value_set"]):
+            params[f"q{index}_v{j}"] = value
+            names.append(f":q{index}_v{j}")
+        return f"SUM(IFF({col} IS NOT NULL AND {col} NOT IN ({', '.join(names)}), 1, 0))"
+    raise QualityGateError(f"no SQL for {kind}")
+
+
+def judge(expectation: dict, observed: Any, rows: int, non_null: int, params: dict) -> bool:
+    """Apply GX's success rule to the aggregated value."""
+    kw = {k: resolve(v, params) for k, v in expectation["kwargs"].items()}
+    kind = expectation["type"]
+    if kind in ("expect_table_row_count_to_be_between", "expect_column_mean_to_be_between"):
+        if observed is None or pd.isna(observed):
+            return False
+        low, high = kw.get("min_value"), kw.get("max_value")
+        return (low is None or observed >= low) and (high is None or observed <= high)
+    unexpected = int(observed or 0)
+    denominator = rows if kind == "expect_column_values_to_not_be_null" else non_null
+    if kind in ("expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"):
+        return unexpected == 0
+    mostly = kw.get("mostly", 1.0)
+    return denominator == 0 or (denominator - unexpected) / denominator >= mostly
+
+
+def evaluate_suite(
+    wh: Warehouse, suite_name: str, table: str, parameters: dict | None = None
+) -> SuiteResult:
+    """Run every expectation of a suite against TABLE in one warehouse query."""
+    suite, parameters = load_suite(suite_name), parameters or {}
+    columns = set(wh.columns_of(table))
+    target = quote_identifier(table)
+    params: dict[str, Any] = {}
+    selects, results, pending = ["COUNT(*) AS n_rows"], [], []
+    for i, exp in enumerate(suite["expectations"]):
+        kw = exp["kwargs"]
+        needed = kw.get("column_list") or ([kw["column"]] if "column" in kw else [])
+        missing = [c for c in needed if c.upper() not in columns]
+        result = ExpectationResult(
+            exp["type"],
+            kw.get("column") or ",".join(needed) or None,
+            False,
+            exp.get("severity", "critical"),
+        )
+        results.append(result)
+        if missing:
+            result.observed = f"missing column(s) {missing}"
+            continue
+        if exp["type"] == "expect_compound_columns_to_be_unique":
+            keys = ", ".join(quote_identifier(c, 1) for c in needed)
+            selects.append(
+                f"(SELECT COUNT(*) FROM (SELECT {keys} FROM {target} GROUP BY {keys} "
+                f"HAVING COUNT(*) > 1) AS d) AS q{i}"
+            )
+        else:
+            selects.append(f"{aggregate_sql(exp, i, params, parameters)} AS q{i}")
+        if "column" in kw:
+            selects.append(f"COUNT({quote_identifier(kw['column'], 1)}) AS nn{i}")
+        pending.append((i, exp, result))
+    row = wh.fetch_frame(f"SELECT {', '.join(selects)} FROM {target}", params).iloc[0]
+    n_rows = int(row["N_ROWS"])
+    for i, exp, result in pending:
+        observed = row[f"Q{i}"]
+        observed = None if pd.isna(observed) else getattr(observed, "item", lambda: observed)()
+        non_null = int(row[f"NN{i}"]) if f"NN{i}" in row else n_rows
+        result.observed = observed
+        result.success = bool(judge(exp, observed, n_rows, non_null, parameters))
+        if "column" in exp["kwargs"] and exp["type"] not in ("expect_column_mean_to_be_between",):
+            result.unexpected_count = int(observed or 0)
+    return SuiteResult(suite_name, table, results)
+
+
+def failure_message(result: SuiteResult) -> str:
+    """One readable line naming each blocking expectation and what was observed."""
+    parts = [f"{r.label} observed {r.observed!r}" for r in result.blocking]
+    return f"quality gate {result.suite} failed on {result.dataset}: " + "; ".join(parts)
+
+
+def record_result(wh: Warehouse, result: SuiteResult, run_id: str) -> None:
+    """Append the verdict to OPS.QUALITY_RESULTS (one row per run and suite)."""
+    failed = result.failed
+    frame = pd.DataFrame(
+        [
+            {
+                "FLOW_RUN_ID": run_id,
+                "SUITE_NAME": result.suite,
+                "DATASET": result.dataset,
+                "SUCCESS": result.success,
+                "SEVERITY": "critical" if result.blocking else ("warning" if failed else "none"),
+                "EVALUATED_EXPECTATIONS": len(result.results),
+                "FAILED_EXPECTATIONS": len(failed),
+                "FAILED_NAMES": ", ".join(r.label for r in failed),
+                "UNEXPECTED_EXAMPLES": json.dumps(
+                    {r.label: str(r.observed) for r in failed}, default=str
+                ),
+                "VALIDATED_AT": pd.Timestamp.now("UTC").tz_localize(None),
+            }
+        ]
+    )
+    wh.write_frame(frame, "OPS.QUALITY_RESULTS", "append")
+
+
+def result_markdown(result: SuiteResult) -> str:
+    """A markdown table of the suite's verdicts, for a Prefect artifact."""
+    lines = [
+        f"### Quality gate `{result.suite}` on `{result.dataset}`: "
+        + ("passed" if result.success else "**FAILED**"),
+        "",
+        "| expectation | severity | success | observed |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {r.label} | {r.severity} | {'yes' if r.success else 'NO'} | {r.observed} |"
+        for r in result.results
+    ]
+    return "\n".join(lines)
