@@ -182,7 +182,10 @@ def evaluate_suite(
     n_rows = int(row["N_ROWS"])
     for i, exp, result in pending:
         observed = row[f"Q{i}"]
-        observed = None if pd.isna(observed) else getattr(observed, "item", lambda: observed)()
+        if pd.isna(observed):
+            observed = None
+        elif hasattr(observed, "item"):
+            observed = observed.item()  # numpy scalar -> plain Python for JSON and messages
         non_null = int(row[f"NN{i}"]) if f"NN{i}" in row else n_rows
         result.observed = observed
         result.success = bool(judge(exp, observed, n_rows, non_null, parameters))

@@ -96,7 +96,7 @@ class Warehouse(ABC):
 
     @abstractmethod
     def _load_frame(self, df: pd.DataFrame, table: str) -> None:
-        """Create TABLE (schema-qualified, validated) with the rows of DF."""
+        """Create TABLE (schema-qualified, validated) from DF, or append DF if it exists."""
 
     @abstractmethod
     def staged_file(self, path: str, kind: str) -> AbstractContextManager[tuple[str, dict]]:
@@ -234,6 +234,11 @@ class Warehouse(ABC):
         finally:
             self.drop_table(staging)
         return len(frame)
+
+    def load_staging(self, df: pd.DataFrame, staging: str) -> None:
+        """Create or append to a staging table (upper-case validated column names)."""
+        frame = df.rename(columns={c: validate_identifier(str(c), 1) for c in df.columns})
+        self._load_frame(frame, staging)
 
     def publish_staging(
         self,

@@ -54,7 +54,11 @@ class DuckDBWarehouse(Warehouse):
         view = f"lifeline_frame_{id(df)}"
         self.con.register(view, df)
         try:
-            self.con.execute(f"CREATE TABLE {quote_identifier(table)} AS SELECT * FROM {view}")
+            target = quote_identifier(table)
+            if self.table_exists(table):
+                self.con.execute(f"INSERT INTO {target} BY NAME SELECT * FROM {view}")
+            else:
+                self.con.execute(f"CREATE TABLE {target} AS SELECT * FROM {view}")
         finally:
             self.con.unregister(view)
 

@@ -1,0 +1,155 @@
+"""MLflow tracking, registration and champion/challenger promotion."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from tasks.modeling import TrainResult, churn_metrics, clv_metrics, matrix
+
+if TYPE_CHECKING:
+    from tasks.settings import LifelineSettings
+
+CHURN_MODEL = "lifeline-churn"
+CLV_MODEL = "lifeline-clv"
+EXPERIMENT = "lifeline"
+
+
+def configure_mlflow(settings: LifelineSettings) -> Any:
+    """Point MLflow at the configured tracking URI; return a client."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        location = None if settings.mlflow_tracking_uri else settings.artifact_root.as_uri()
+        mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+    mlflow.set_experiment(EXPERIMENT)
+    return MlflowClient()
+
+
+def pip_requirements() -> list[str]:
+    """Pinned requirements recorded with each model (skips MLflow's slow inference)."""
+    import sklearn
+
+    return [
+        f"scikit-learn=={sklearn.__version__}",
+        f"pandas=={pd.__version__}",
+        f"numpy=={np.__version__}",
+    ]
+
+
+def log_training_run(
+    result: TrainResult, params: dict[str, Any], holdout: pd.DataFrame
+) -> dict[str, str]:
+    """Log params, metrics, importances and both models; return {model name: version}."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    sample = matrix(holdout.head(200), result.features)
+    with mlflow.start_run(run_name=f"train-{params.get('as_of')}"):
+        mlflow.log_params({k: str(v) for k, v in params.items()})
+        mlflow.log_metrics({k: v for k, v in result.metrics.items() if math.isfinite(v)})
+        mlflow.log_dict(result.importances, "feature_importances.json")
+        versions = {}
+        for name, model, output in (
+            (CHURN_MODEL, result.churn_model, result.churn_model.predict_proba(sample)[:, 1]),
+            (CLV_MODEL, result.clv_model, result.clv_model.predict(sample)),
+        ):
+            info = mlflow.sklearn.log_model(
+                model,
+                name=name.replace("lifeline-", ""),
+                signature=infer_signature(sample, output),
+                registered_model_name=name,
+                pip_requirements=pip_requirements(),
+            )
+            versions[name] = str(info.registered_model_version)
+    return versions
+
+
+def champion(client: Any, name: str) -> Any | None:
+    """The model version holding the champion alias, or None."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, "champion")
+    except MlflowException:
+        return None
+
+
+def holdout_score(name: str, model: Any, holdout: pd.DataFrame, features: tuple[str, ...]) -> float:
+    """The promotion metric on the holdout: ROC AUC for churn, MAE for CLV."""
+    x = matrix(holdout, features)
+    if name == CHURN_MODEL:
+        return churn_metrics(holdout["CHURNED"].to_numpy(int), model.predict_proba(x)[:, 1])[
+            "roc_auc"
+        ]
+    return clv_metrics(holdout["FUTURE_VALUE"].to_numpy(float), model.predict(x))["mae"]
+
+
+def beats(name: str, challenger: float, incumbent: float, margin: float) -> bool:
+    """Higher AUC wins for churn, lower MAE (relative margin) for CLV; ties keep the champion."""
+    if name == CHURN_MODEL:
+        return challenger > incumbent + margin
+    return challenger < incumbent * (1 - margin)
+
+
+def promote(
+    client: Any,
+    name: str,
+    version: str,
+    model: Any,
+    holdout: pd.DataFrame,
+    features: tuple[str, ...],
+    margin: float,
+) -> dict[str, Any]:
+    """Alias the new version challenger; make it champion only if it wins on this holdout."""
+    import mlflow
+
+    client.set_registered_model_alias(name, "challenger", version)
+    score = holdout_score(name, model, holdout, features)
+    current = champion(client, name)
+    decision: dict[str, Any] = {
+        "model": name,
+        "version": version,
+        "score": score,
+        "champion_version": None,
+        "champion_score": None,
+    }
+    if current is None:
+        decision |= {"promoted": True, "reason": "first model"}
+    else:
+        incumbent = mlflow.sklearn.load_model(f"models:/{name}@champion")
+        try:
+            champ_score = holdout_score(name, incumbent, holdout, features)
+        except (KeyError, ValueError) as exc:  # champion built on other features
+            champ_score, reason = float("nan"), f"champion cannot score this holdout: {exc}"
+            won = True
+        else:
+            won = beats(name, score, champ_score, margin)
+            reason = "beats champion" if won else "does not beat champion"
+        decision |= {
+            "promoted": won,
+            "reason": reason,
+            "champion_version": current.version,
+            "champion_score": champ_score,
+        }
+    if decision["promoted"]:
+        client.set_registered_model_alias(name, "champion", version)
+    for key in ("promoted", "reason", "score", "champion_score"):
+        client.set_model_version_tag(name, version, f"promotion.{key}", str(decision[key]))
+    return decision
+
+
+def load_champion(name: str) -> tuple[Any, str]:
+    """Load the champion model and its version; a clear error if none is registered."""
+    import mlflow
+    from mlflow import MlflowClient
+
+    current = champion(MlflowClient(), name)
+    if current is None:
+        raise RuntimeError(f"no champion registered for {name}: run `lifeline train` first")
+    return mlflow.sklearn.load_model(f"models:/{name}@champion"), str(current.version)
