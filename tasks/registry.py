@@ -16,6 +16,18 @@ if TYPE_CHECKING:
 CHURN_MODEL = "lifeline-churn"
 CLV_MODEL = "lifeline-clv"
 EXPERIMENT = "lifeline"
+# Our own models, saved by this code: skops must be told these sklearn internals are expected.
+SKOPS_TRUSTED_TYPES = [
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._hist_gradient_boosting.binning._BinMapper",
+    "sklearn._loss.loss.HalfPoissonLoss",
+    "sklearn._loss.loss.HalfBinomialLoss",
+    "sklearn._loss.link.LogLink",
+    "sklearn._loss.link.LogitLink",
+    "sklearn._loss.link.Interval",
+    "sklearn.isotonic.IsotonicRegression",
+]
 
 
 def configure_mlflow(settings: LifelineSettings) -> Any:
@@ -65,6 +77,7 @@ def log_training_run(
                 signature=infer_signature(sample, output),
                 registered_model_name=name,
                 pip_requirements=pip_requirements(),
+                skops_trusted_types=SKOPS_TRUSTED_TYPES,
             )
             versions[name] = str(info.registered_model_version)
     return versions

@@ -1,0 +1,251 @@
+"""`lifeline`: a thin Typer layer over the flows. Bad input -> one line on stderr, exit 2."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Churn and CLV pipelines: Prefect flows over DuckDB or Snowflake.",
+)
+
+HOME = typer.Option(None, "--home", help="Data folder (default $LIFELINE_HOME or .lifeline).")
+AS_OF = typer.Option(None, "--as-of", help="Cut-off date YYYY-MM-DD: only data before it.")
+HORIZON = typer.Option(90, "--horizon-days", help="Label horizon in days.")
+TRAINER = typer.Option("local", "--trainer", help="local | snowpark | sagemaker.")
+COLUMN = typer.Option(None, "--column", help="ROLE=NAME column mapping (repeatable).")
+MAPPING = typer.Option(None, "--mapping", help="YAML file of ROLE: NAME column mappings.")
+DATE_FORMAT = typer.Option(None, "--date-format", help="Snowflake format, e.g. YYYYMMDD.")
+
+
+def fail(message: str, code: int = 2) -> None:
+    """Print one line on stderr and exit."""
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def use_home(home: Path | None) -> None:
+    """Make --home visible to the flows (they read settings from the environment)."""
+    if home is not None:
+        os.environ["LIFELINE_HOME"] = str(home)
+    # The temporary local API migrates its database on first start: slower than 20 s here.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+
+
+def parse_date(value: str | None) -> dt.date | None:
+    """YYYY-MM-DD or None."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        fail(f"--as-of must be a date like 2025-06-30, got {value!r}")
+
+
+def check_trainer(name: str) -> str:
+    """Reject unknown trainers before anything runs."""
+    from tasks.trainers import TRAINERS
+
+    if name not in TRAINERS:
+        fail(f"--trainer must be one of {', '.join(TRAINERS)}, got {name!r}")
+    return name
+
+
+def parse_columns(pairs: list[str] | None, mapping_file: Path | None) -> dict[str, str]:
+    """Merge --mapping FILE and --column ROLE=NAME pairs (pairs win)."""
+    import yaml
+
+    from tasks.ingest import IngestError, parse_mapping
+
+    mapping: dict[str, str] = {}
+    if mapping_file is not None:
+        if not mapping_file.is_file():
+            fail(f"--mapping file not found: {mapping_file}")
+        loaded = yaml.safe_load(mapping_file.read_text()) or {}
+        if not isinstance(loaded, dict):
+            fail(f"--mapping {mapping_file} must be a YAML mapping of role: column")
+        mapping |= {str(k): str(v) for k, v in loaded.items()}
+    for pair in pairs or []:
+        role, sep, name = pair.partition("=")
+        if not sep or not name:
+            fail(f"--column takes ROLE=NAME, got {pair!r}")
+        mapping[role] = name
+    try:
+        return parse_mapping(mapping)
+    except IngestError as exc:
+        fail(str(exc))
+
+
+def run_flow(flow_fn: Any, **kwargs: Any) -> Any:
+    """Run a flow; any failure becomes one line on stderr and exit code 1."""
+    try:
+        return flow_fn(**kwargs)
+    except Exception as exc:  # the flow's own state and logs keep the traceback
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+        fail(f"{type(exc).__name__}: {first}", code=1)
+
+
+def print_summary(result: dict[str, Any]) -> None:
+    """A short human summary of a pipeline run."""
+    counts, m = result.get("counts", {}), result.get("metrics", {})
+    lines = [
+        f"Lifeline run {result.get('run_id')} as of {result.get('as_of')}",
+        f"  ingested      {counts.get('rows_ingested', 0):,} new rows "
+        f"({counts.get('files_loaded', 0)} files, {counts.get('files_skipped', 0)} already loaded);"
+        f" RAW.TRANSACTIONS has {counts.get('raw_transactions', 0):,}",
+        f"  features      {counts.get('feature_rows', 0):,} rows, "
+        f"{counts.get('label_rows', 0):,} labels (version {counts.get('feature_version')})",
+        "  quality gates raw_transactions, customer_features, training_labels, "
+        "customer_scores: passed",
+    ]
+    if m:
+        lines += [
+            f"  churn model   holdout ROC AUC {m['churn_roc_auc']:.3f} "
+            f"(logistic baseline {m['churn_baseline_roc_auc']:.3f}), PR AUC "
+            f"{m['churn_pr_auc']:.3f}, ECE {m['churn_ece']:.4f}, top-decile lift "
+            f"{m['churn_top_decile_lift']:.2f}",
+            f"  CLV model     holdout MAE {m['clv_mae']:,.0f} (trailing-spend baseline "
+            f"{m['clv_baseline_mae']:,.0f}), Spearman {m['clv_spearman']:.3f}",
+        ]
+        for d in result.get("promotion", []):
+            lines.append(
+                f"  registry      {d['model']} v{d['version']}: "
+                f"{'champion' if d['promoted'] else 'challenger'} ({d['reason']})"
+            )
+    lines += [
+        f"  scored        {counts.get('rows_scored', 0):,} customers, bands "
+        f"{counts.get('risk_bands', {})}",
+        f"  warehouse     {result.get('warehouse')}",
+        f"  stage seconds {json.dumps(result.get('seconds', {}))}",
+        "  Prefect UI    run `prefect server start` and open http://127.0.0.1:4200/runs",
+    ]
+    typer.echo("\n".join(lines))
+
+
+@app.command()
+def run(
+    source: str = typer.Option("synthetic", "--source", help="'synthetic' or a path/URI."),
+    column: list[str] = COLUMN,
+    mapping: Path = MAPPING,
+    date_format: str = DATE_FORMAT,
+    as_of: str = AS_OF,
+    horizon_days: int = HORIZON,
+    trainer: str = TRAINER,
+    customers: int = typer.Option(5000, "--customers", help="Synthetic customers."),
+    transactions: int = typer.Option(500_000, "--transactions", help="Synthetic transactions."),
+    seed: int = typer.Option(7, "--seed"),
+    home: Path = HOME,
+) -> None:
+    """Run the whole pipeline end to end."""
+    cut_off, name = parse_date(as_of), check_trainer(trainer)
+    columns = parse_columns(column, mapping)
+    use_home(home)
+    from flows.pipeline import customer_ml_pipeline
+
+    result = run_flow(
+        customer_ml_pipeline,
+        source=source,
+        as_of=cut_off,
+        horizon_days=horizon_days,
+        trainer=name,
+        columns=columns,
+        date_format=date_format,
+        customers=customers,
+        transactions=transactions,
+        seed=seed,
+    )
+    print_summary(result)
+
+
+@app.command()
+def generate(
+    customers: int = typer.Option(..., "--customers"),
+    transactions: int = typer.Option(None, "--transactions", help="Default: 100 per customer."),
+    seed: int = typer.Option(7, "--seed"),
+    out: Path = typer.Option(..., "--out", help="Output folder."),
+) -> None:
+    """Write a synthetic portfolio (customers/ and transactions/ Parquet) to OUT."""
+    from tasks.synthetic import generate_portfolio
+
+    try:
+        result = generate_portfolio(out, customers, transactions or customers * 100, seed)
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(
+        f"wrote {result.customers:,} customers and {result.transactions:,} transactions "
+        f"({result.start} .. {result.end}) to {out}"
+    )
+
+
+@app.command("ingest")
+def ingest_cmd(
+    source: str = typer.Argument(..., help="File, folder or glob; local or s3://."),
+    column: list[str] = COLUMN,
+    mapping: Path = MAPPING,
+    date_format: str = DATE_FORMAT,
+    home: Path = HOME,
+) -> None:
+    """Load a transaction log (and customers/ when SOURCE is a portfolio folder)."""
+    columns = parse_columns(column, mapping)
+    use_home(home)
+    from flows.ingest import ingest_flow
+
+    counts = run_flow(ingest_flow, source=source, columns=columns, date_format=date_format)
+    typer.echo(
+        f"ingested {counts['rows_ingested']:,} rows from {counts['files_loaded']} files "
+        f"({counts['files_skipped']} already loaded); RAW.TRANSACTIONS has "
+        f"{counts['raw_transactions']:,} rows"
+    )
+
+
+@app.command()
+def features(as_of: str = AS_OF, horizon_days: int = HORIZON, home: Path = HOME) -> None:
+    """Build point-in-time features and labels."""
+    cut_off = parse_date(as_of)
+    use_home(home)
+    from flows.features import features_flow
+
+    counts = run_flow(features_flow, as_of=cut_off, horizon_days=horizon_days)
+    typer.echo(f"features: {counts['feature_rows']:,} rows, labels: {counts['label_rows']:,}")
+
+
+@app.command()
+def train(
+    as_of: str = AS_OF, trainer: str = TRAINER, horizon_days: int = HORIZON, home: Path = HOME
+) -> None:
+    """Train, register and (maybe) promote the churn and CLV models."""
+    cut_off, name = parse_date(as_of), check_trainer(trainer)
+    use_home(home)
+    from flows.train import train_flow
+
+    result = run_flow(train_flow, as_of=cut_off, trainer=name, horizon_days=horizon_days)
+    typer.echo(
+        json.dumps(
+            {"metrics": result["metrics"], "promotion": result["promotion"]}, indent=2, default=str
+        )
+    )
+
+
+@app.command()
+def score(as_of: str = AS_OF, home: Path = HOME) -> None:
+    """Score the active customers with the champion models."""
+    cut_off = parse_date(as_of)
+    use_home(home)
+    from flows.score import score_flow
+
+    counts = run_flow(score_flow, as_of=cut_off)
+    typer.echo(f"scored {counts['rows_scored']:,} customers; bands {counts['risk_bands']}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(app())

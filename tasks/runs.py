@@ -1,0 +1,63 @@
+"""Run bookkeeping: flow-run ids, stage timings and OPS.PIPELINE_RUNS rows."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from tasks.warehouse import Warehouse
+
+
+def current_run_id() -> str:
+    """The Prefect flow-run id, or a fresh id outside a flow run."""
+    from prefect.runtime import flow_run
+
+    return str(flow_run.id or f"local-{uuid.uuid4()}")
+
+
+@dataclass
+class RunLog:
+    """Row counts and stage timings collected while a flow runs."""
+
+    flow_name: str
+    run_id: str
+    parameters: dict[str, Any]
+    started_at: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now("UTC"))
+    counts: dict[str, Any] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        """Time a stage of the flow."""
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - start, 3)
+
+
+def record_run(wh: Warehouse, log: RunLog, status: str, error: str | None = None) -> None:
+    """MERGE the run's row into OPS.PIPELINE_RUNS (a retried run replaces its row)."""
+    frame = pd.DataFrame(
+        [
+            {
+                "FLOW_RUN_ID": log.run_id,
+                "FLOW_NAME": log.flow_name,
+                "STATUS": status,
+                "PARAMETERS": json.dumps(log.parameters, default=str, sort_keys=True),
+                "ROW_COUNTS": json.dumps(log.counts, default=str, sort_keys=True),
+                "STAGE_SECONDS": json.dumps(log.seconds, sort_keys=True),
+                "ERROR": (error or "")[:2000] or None,
+                "STARTED_AT": log.started_at.tz_localize(None),
+                "FINISHED_AT": pd.Timestamp.now("UTC").tz_localize(None),
+            }
+        ]
+    )
+    wh.write_frame(frame, "OPS.PIPELINE_RUNS", "merge", ("FLOW_RUN_ID",))

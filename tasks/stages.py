@@ -1,0 +1,226 @@
+"""Prefect tasks: thin wrappers that give each unit of work a name, a state and a log.
+
+Tasks receive the warehouse adapter the flow built once; caching is off (NO_CACHE) because
+idempotency comes from warehouse keys, never from Prefect's cache of a live connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.context import FlowRunContext
+
+from tasks import features, ingest, quality, registry, scoring
+from tasks.identifiers import quote_identifier
+from tasks.modeling import ModelConfig, TrainResult
+from tasks.synthetic import generate_portfolio
+from tasks.trainers import get_trainer
+from tasks.warehouse import Warehouse
+
+lifeline_task = task(cache_policy=NO_CACHE)
+
+
+def publish_artifact(key: str, markdown: str) -> None:
+    """Attach a markdown artifact to the current flow run (no-op outside one)."""
+    if FlowRunContext.get() is not None:
+        create_markdown_artifact(markdown=markdown, key=key)
+
+
+@task(cache_policy=NO_CACHE)
+def generate_synthetic(out_dir: Path, customers: int, transactions: int, seed: int) -> Path:
+    """Write a synthetic portfolio (skipped when the same one is already on disk)."""
+    marker = out_dir / "_COMPLETE"
+    if not marker.exists():
+        generate_portfolio(out_dir, customers, transactions, seed)
+        marker.write_text("ok\n")
+    return out_dir
+
+
+@task(cache_policy=NO_CACHE)
+def ingest_source(
+    wh: Warehouse,
+    source: str,
+    mapping: dict[str, str],
+    run_id: str,
+    date_format: str | None,
+    max_ts: str,
+) -> ingest.IngestReport:
+    """Load every new file of SOURCE; each file is all-or-nothing, earlier files stay loaded.
+
+    Raises:
+        IngestError: naming the file, row and column of the first unusable value.
+    """
+    report = ingest.IngestReport()
+    customer_files, txn_files = ingest.split_portfolio(source)
+    for uri in customer_files:
+        loaded = ingest.ingest_customer_file(wh, uri, run_id)
+        report.customers_loaded += loaded or 0
+    for uri in txn_files:
+        result = ingest.ingest_transaction_file(wh, uri, mapping, run_id, date_format, max_ts)
+        if result is None:
+            report.files_skipped += 1
+            report.skipped.append(uri)
+            continue
+        report.files_loaded += 1
+        report.loaded.append(uri)
+        report.rows_loaded += result[0]
+        report.rows_already_present += result[1]
+    return report
+
+
+@task(cache_policy=NO_CACHE)
+def validate_dataset(
+    wh: Warehouse, suite: str, table: str, run_id: str, parameters: dict | None = None
+) -> quality.SuiteResult:
+    """Run a suite, record it in OPS.QUALITY_RESULTS and as an artifact; raise on failure.
+
+    Raises:
+        QualityGateError: naming each failed critical expectation.
+    """
+    result = quality.evaluate_suite(wh, suite, table, parameters)
+    quality.record_result(wh, result, run_id)
+    publish_artifact(f"quality-{suite.replace('_', '-')}", quality.result_markdown(result))
+    if not result.success:
+        raise quality.QualityGateError(quality.failure_message(result))
+    return result
+
+
+@task(cache_policy=NO_CACHE)
+def stage_features(
+    wh: Warehouse,
+    run_id: str,
+    as_of: dt.date,
+    horizon_days: int,
+    train_snapshots: int,
+    spend_drop_ratio: float,
+) -> tuple[str, str]:
+    """Plan snapshots, build customer-day aggregates, stage features and labels."""
+    features.drop_stale_staging(wh)
+    features.record_snapshots(
+        wh, run_id, features.plan_snapshots(as_of, horizon_days, train_snapshots)
+    )
+    f_stage = features.stage_features(wh, run_id, as_of, horizon_days)
+    l_stage = features.stage_labels(wh, run_id, as_of, horizon_days, spend_drop_ratio)
+    return f_stage, l_stage
+
+
+@task(cache_policy=NO_CACHE)
+def publish_features(wh: Warehouse, f_stage: str, l_stage: str) -> dict[str, Any]:
+    """Publish gated features and labels, register definitions, drop staging."""
+    try:
+        counts = features.publish_features(wh, f_stage, l_stage)
+        counts["feature_version"] = features.register_features(wh)
+    finally:
+        wh.drop_table(f_stage)
+        wh.drop_table(l_stage)
+    return counts
+
+
+@task(cache_policy=NO_CACHE)
+def train_models(
+    wh: Warehouse,
+    run_id: str,
+    as_of: dt.date,
+    horizon_days: int,
+    train_snapshots: int,
+    trainer: str,
+) -> tuple[TrainResult, Any]:
+    """Fetch the training set for AS_OF and fit with the chosen trainer."""
+    features.record_snapshots(
+        wh, run_id, features.plan_snapshots(as_of, horizon_days, train_snapshots)
+    )
+    training_set = features.fetch_training_set(wh, run_id, horizon_days)
+    result = get_trainer(trainer).train(training_set, ModelConfig(), horizon_days)
+    return result, training_set[training_set["ROLE"] == "holdout"]
+
+
+@task(cache_policy=NO_CACHE)
+def register_models(
+    settings: Any, result: TrainResult, holdout: Any, params: dict, margin: float
+) -> list[dict]:
+    """Log to MLflow, register both models and apply the promotion policy."""
+    client = registry.configure_mlflow(settings)
+    versions = registry.log_training_run(result, params, holdout)
+    decisions = [
+        registry.promote(client, name, version, model, holdout, result.features, margin)
+        for name, version, model in (
+            (registry.CHURN_MODEL, versions[registry.CHURN_MODEL], result.churn_model),
+            (registry.CLV_MODEL, versions[registry.CLV_MODEL], result.clv_model),
+        )
+    ]
+    publish_artifact("model-card", model_card(params, result, decisions))
+    return decisions
+
+
+def model_card(params: dict, result: TrainResult, decisions: list[dict]) -> str:
+    """Markdown model card: data window, metrics vs baseline vs champion, top features."""
+    m = result.metrics
+    rows = [
+        ("churn ROC AUC", "churn_roc_auc"),
+        ("churn PR AUC", "churn_pr_auc"),
+        ("churn Brier", "churn_brier"),
+        ("churn ECE", "churn_ece"),
+        ("churn top-decile lift", "churn_top_decile_lift"),
+        ("CLV MAE", "clv_mae"),
+        ("CLV RMSE", "clv_rmse"),
+        ("CLV Spearman", "clv_spearman"),
+        ("CLV normalised Gini", "clv_normalized_gini"),
+    ]
+    lines = [
+        f"### Lifeline models as of {params.get('as_of')} (trainer {params.get('trainer')})",
+        f"Rows: {result.rows}",
+        "",
+        "| metric | model | baseline |",
+        "|---|---|---|",
+    ]
+    for label, key in rows:
+        base = m.get(key.replace("churn_", "churn_baseline_").replace("clv_", "clv_baseline_"))
+        lines.append(f"| {label} | {m[key]:.4f} | {base:.4f} |")
+    lines += [
+        "",
+        "| model | version | holdout score | champion | champion score | promoted |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {d['model']} | {d['version']} | {d['score']:.4f} | {d['champion_version']} | "
+        f"{d['champion_score']} | {d['promoted']} ({d['reason']}) |"
+        for d in decisions
+    ]
+    lines += ["", "Top features (permutation importance, ROC AUC drop):"]
+    lines += [f"- {k}: {v:.4f}" for k, v in list(result.importances.items())[:10]]
+    return "\n".join(lines)
+
+
+@task(cache_policy=NO_CACHE)
+def stage_scores(wh: Warehouse, settings: Any, as_of: dt.date, run_id: str) -> tuple[str, int]:
+    """Score active customers at AS_OF with the champions into a staging table."""
+    from tasks.features import FEATURE_NAMES
+
+    registry.configure_mlflow(settings)
+    churn, churn_v = registry.load_champion(registry.CHURN_MODEL)
+    clv, clv_v = registry.load_champion(registry.CLV_MODEL)
+    return scoring.stage_scores(wh, as_of, (churn, clv), (churn_v, clv_v), run_id, FEATURE_NAMES)
+
+
+@task(cache_policy=NO_CACHE)
+def publish_scores(wh: Warehouse, staging: str) -> dict[str, int]:
+    """MERGE staged scores and report risk-band counts as an artifact."""
+    try:
+        scoring.publish_scores(wh, staging)
+        bands = wh.fetch_frame(
+            f"SELECT risk_band, COUNT(*) AS n FROM {quote_identifier(staging)} "
+            "GROUP BY risk_band ORDER BY 1"
+        )
+    finally:
+        wh.drop_table(staging)
+    counts = dict(zip(bands["RISK_BAND"], bands["N"].astype(int), strict=True))
+    if FlowRunContext.get() is not None:
+        create_table_artifact(
+            key="risk-bands", table=[{"band": k, "customers": v} for k, v in counts.items()]
+        )
+    return counts
