@@ -1,0 +1,50 @@
+"""Shared fixtures: small synthetic data, warehouses, one Prefect test harness per session."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from pathlib import Path
+
+import pytest
+
+from tasks.synthetic import generate_portfolio
+from tasks.warehouse.duckdb import DuckDBWarehouse
+
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+SMALL_END = dt.date(2025, 12, 31)
+
+
+@pytest.fixture(scope="session")
+def portfolio(tmp_path_factory) -> Path:
+    """A small synthetic portfolio folder (customers/ and transactions/)."""
+    out = tmp_path_factory.mktemp("portfolio")
+    generate_portfolio(out, customers=800, transactions=80_000, seed=11)
+    return out
+
+
+@pytest.fixture
+def wh(tmp_path) -> DuckDBWarehouse:
+    """An empty, bootstrapped DuckDB warehouse file."""
+    warehouse = DuckDBWarehouse(tmp_path / "warehouse.duckdb")
+    warehouse.bootstrap()
+    yield warehouse
+    warehouse.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One temporary Prefect API for every flow test in the session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=180):
+        yield
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch) -> Path:
+    """A fresh LIFELINE_HOME for a flow test."""
+    path = tmp_path / "home"
+    monkeypatch.setenv("LIFELINE_HOME", str(path))
+    monkeypatch.setenv("LIFELINE_TARGET", "local")
+    return path

@@ -1,0 +1,119 @@
+"""Ingestion: idempotent per file, all-or-nothing, clear errors for bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from tasks.ingest import (
+    IngestError,
+    ingest_customer_file,
+    ingest_transaction_file,
+    parse_mapping,
+    split_portfolio,
+)
+from tasks.warehouse.base import FileReadError
+
+LOG = "cust,date,value\nA1,19970101,12.50\nA1,19970105,-3.00\nB2,19970102,7\nA1,19970101,12.50\n"
+MAP = {"customer_id": "cust", "txn_ts": "date", "amount": "value"}
+
+
+def write(tmp_path: Path, name: str, text: str) -> str:
+    """Write a small source file and return its path."""
+    path = tmp_path / name
+    path.write_text(text)
+    return str(path)
+
+
+def load(wh, path: str, mapping=MAP, **kw):
+    """Ingest one transaction file with the cust/date/value mapping."""
+    return ingest_transaction_file(wh, path, parse_mapping(mapping), "run-1", **kw)
+
+
+def test_portfolio_ingest_is_idempotent(wh, portfolio):
+    customers, files = split_portfolio(str(portfolio))
+    for f in customers:
+        assert ingest_customer_file(wh, f, "r") > 0
+    loaded = sum(ingest_transaction_file(wh, f, {}, "r")[0] for f in files)
+    before = wh.row_count("RAW.TRANSACTIONS")
+    assert loaded == before > 0
+    assert all(ingest_transaction_file(wh, f, {}, "r") is None for f in files)
+    assert all(ingest_customer_file(wh, f, "r") is None for f in customers)
+    assert wh.row_count("RAW.TRANSACTIONS") == before
+    assert wh.row_count("RAW.LOAD_MANIFEST") == len(files) + len(customers)
+
+
+def test_customer_date_value_log_with_mapping(wh, tmp_path):
+    path = write(tmp_path, "log.csv", LOG)
+    assert load(wh, path) == (4, 0)
+    rows = wh.fetch_frame("SELECT * FROM raw.transactions ORDER BY txn_ts, amount")
+    assert str(rows["TXN_TS"].iloc[0].date()) == "1997-01-01"
+    assert rows["AMOUNT"].astype(float).tolist() == [12.5, 12.5, 7.0, -3.0]  # refund kept
+    assert rows["TRANSACTION_ID"].nunique() == 4  # identical rows get distinct derived ids
+    assert load(wh, path) is None
+    # the same transactions in another file (new content hash) add nothing either
+    copy = write(tmp_path, "log2.csv", LOG + "B2,19970103,1\n")
+    assert load(wh, copy) == (1, 4)
+    assert wh.row_count("RAW.TRANSACTIONS") == 5
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("cust,date\nA,19970101\n", "missing required column 'value' for amount"),
+    ("cust,date,value\nA,19970101,1\nA,1997x0102,2\n", "row 2: column txn_ts is not a recog"),
+    ("cust,date,value\nA,19970101,1\nA,19970102,abc\n", "row 2: column amount is not a number"),
+    ("cust,date,value\n,19970101,1\n", "row 1: column customer_id is empty"),
+    ("cust,date,value\nA,29970101,1\n", "row 1: column txn_ts is in the future"),
+    ("cust,date,value\nA,19970101,5000000\n", "row 1: column amount exceeds"),
+    ("cust,date,value\n", "no data rows"),
+])
+def test_bad_csv_is_rejected_and_nothing_is_loaded(wh, tmp_path, text, message):
+    load(wh, write(tmp_path, "good.csv", LOG))
+    before = wh.row_count("RAW.TRANSACTIONS")
+    with pytest.raises(IngestError, match=message):
+        load(wh, write(tmp_path, "bad.csv", text), max_ts="2026-01-01")
+    assert wh.row_count("RAW.TRANSACTIONS") == before
+    assert wh.row_count("RAW.LOAD_MANIFEST") == 1
+
+
+def test_duplicate_ids_in_a_file(wh, tmp_path):
+    text = "id,cust,date,value\nT1,A,19970101,1\nT1,A,19970102,2\n"
+    with pytest.raises(IngestError, match="1 duplicate transaction ids"):
+        load(wh, write(tmp_path, "d.csv", text), {**MAP, "transaction_id": "id"})
+    assert wh.row_count("RAW.TRANSACTIONS") == 0
+
+
+@pytest.mark.parametrize(("name", "content", "error", "message"), [
+    ("x.json", "{}", IngestError, "not a CSV or Parquet"),
+    ("x.parquet", "not parquet", FileReadError, "cannot read as parquet"),
+    ("ragged.csv", "cust,date,value\nA,19970101,1,9,9\nA\n", FileReadError, "cannot read"),
+])
+def test_unreadable_files(wh, tmp_path, name, content, error, message):
+    with pytest.raises(error, match=message):
+        load(wh, write(tmp_path, name, content))
+    assert wh.row_count("RAW.TRANSACTIONS") == 0
+
+
+def test_unknown_role_and_unsafe_column_are_rejected():
+    with pytest.raises(IngestError, match="unknown column role"):
+        parse_mapping({"customer": "x"})
+    with pytest.raises(IngestError, match="unsafe identifier"):
+        parse_mapping({"amount": 'x"; drop table t;--'})
+
+
+def test_s3_source(wh, tmp_path, monkeypatch):
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        s3 = boto3.client("s3")
+        s3.create_bucket(Bucket="landing")
+        s3.put_object(Bucket="landing", Key="exports/2025/log.csv", Body=LOG.encode())
+        _, files = split_portfolio("s3://landing/exports/")
+        assert files == ["s3://landing/exports/2025/log.csv"]
+        assert load(wh, files[0]) == (4, 0)
+        assert load(wh, files[0]) is None
+        manifest = wh.fetch_frame("SELECT source_uri FROM raw.load_manifest")
+        assert manifest["SOURCE_URI"].tolist() == files
