@@ -104,10 +104,15 @@ def holdout_score(name: str, model: Any, holdout: pd.DataFrame, features: tuple[
 
 
 def beats(name: str, challenger: float, incumbent: float, margin: float) -> bool:
-    """Higher AUC wins for churn, lower MAE (relative margin) for CLV; ties keep the champion."""
+    """Higher AUC wins for churn, lower MAE (relative margin) for CLV; ties keep the champion.
+
+    Differences below 1e-9 are ties: parallel float sums make a retrain on the same data
+    differ from its champion in the last bits.
+    """
+    tie = 1e-9
     if name == CHURN_MODEL:
-        return challenger > incumbent + margin
-    return challenger < incumbent * (1 - margin)
+        return challenger > incumbent + margin + tie
+    return challenger < incumbent * (1 - margin) - tie * abs(incumbent)
 
 
 def promote(
@@ -147,7 +152,7 @@ def promote(
         decision |= {
             "promoted": won,
             "reason": reason,
-            "champion_version": current.version,
+            "champion_version": str(current.version),
             "champion_score": champ_score,
         }
     if decision["promoted"]:

@@ -17,44 +17,64 @@ T = dt.date(2025, 7, 1)
 
 def txns(rows: list[tuple]) -> pd.DataFrame:
     """(customer, 'YYYY-MM-DD', amount, status, category, channel) -> RAW.TRANSACTIONS rows."""
-    return pd.DataFrame([{
-        "TRANSACTION_ID": f"T{i}", "CUSTOMER_ID": c, "TXN_TS": pd.Timestamp(d) + pd.Timedelta("12h"),
-        "AMOUNT": a, "STATUS": s, "CATEGORY": cat, "CHANNEL": ch,
-    } for i, (c, d, a, s, cat, ch) in enumerate(rows)])
+    return pd.DataFrame(
+        [
+            {
+                "TRANSACTION_ID": f"T{i}",
+                "CUSTOMER_ID": c,
+                "TXN_TS": pd.Timestamp(d) + pd.Timedelta("12h"),
+                "AMOUNT": a,
+                "STATUS": s,
+                "CATEGORY": cat,
+                "CHANNEL": ch,
+            }
+            for i, (c, d, a, s, cat, ch) in enumerate(rows)
+        ]
+    )
 
 
-def build(wh, as_of: dt.date, horizon: int = 90, snapshots=None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build(
+    wh, as_of: dt.date, horizon: int = 90, snapshots=None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stage and publish features and labels; return both tables."""
     snaps = snapshots or [features.Snapshot(T, "holdout")]
     features.record_snapshots(wh, "r", snaps)
     f = features.stage_features(wh, "r", as_of, horizon)
     lab = features.stage_labels(wh, "r", as_of, horizon, 0.3)
     features.publish_features(wh, f, lab)
-    return (wh.fetch_frame("SELECT * FROM features.customer_features ORDER BY 1, 2"),
-            wh.fetch_frame("SELECT * FROM features.labels ORDER BY 1, 2"))
+    return (
+        wh.fetch_frame("SELECT * FROM features.customer_features ORDER BY 1, 2"),
+        wh.fetch_frame("SELECT * FROM features.labels ORDER BY 1, 2"),
+    )
 
 
 @pytest.fixture
 def small(wh):
     """Hand-made customers around the cut-off T = 2025-07-01."""
-    wh.write_frame(txns([
-        # A: steady, one refund, one decline; keeps buying after T
-        ("A", "2025-06-30", 100.0, "approved", "Grocery", "Online"),
-        ("A", "2025-06-10", 50.0, "approved", "Airlines", "Mobile"),
-        ("A", "2025-05-01", -20.0, "approved", "Grocery", "Online"),
-        ("A", "2025-06-20", 30.0, "declined", "Grocery", "Online"),
-        ("A", "2025-07-01", 999.0, "approved", "Grocery", "Online"),  # on T: not a feature
-        ("A", "2025-08-01", 200.0, "approved", "Grocery", "Online"),
-        # B: single purchase, nothing after T -> churned
-        ("B", "2025-05-15", 40.0, "approved", "Hotels", "In-Store"),
-        # C: all declined -> not active, no row
-        ("C", "2025-06-01", 10.0, "declined", "Gas", "Online"),
-        # D: joins after T -> no row at T
-        ("D", "2025-07-05", 10.0, "approved", "Gas", "Online"),
-        # E: spends 1000 before, 100 after -> below 30 % of baseline -> churned
-        ("E", "2025-06-01", 1000.0, "approved", "Apparel", "Online"),
-        ("E", "2025-08-01", 100.0, "approved", "Apparel", "Online"),
-    ]), "RAW.TRANSACTIONS", "append")
+    wh.write_frame(
+        txns(
+            [
+                # A: steady, one refund, one decline; keeps buying after T
+                ("A", "2025-06-30", 100.0, "approved", "Grocery", "Online"),
+                ("A", "2025-06-10", 50.0, "approved", "Airlines", "Mobile"),
+                ("A", "2025-05-01", -20.0, "approved", "Grocery", "Online"),
+                ("A", "2025-06-20", 30.0, "declined", "Grocery", "Online"),
+                ("A", "2025-07-01", 999.0, "approved", "Grocery", "Online"),  # on T: not a feature
+                ("A", "2025-08-01", 200.0, "approved", "Grocery", "Online"),
+                # B: single purchase, nothing after T -> churned
+                ("B", "2025-05-15", 40.0, "approved", "Hotels", "In-Store"),
+                # C: all declined -> not active, no row
+                ("C", "2025-06-01", 10.0, "declined", "Gas", "Online"),
+                # D: joins after T -> no row at T
+                ("D", "2025-07-05", 10.0, "approved", "Gas", "Online"),
+                # E: spends 1000 before, 100 after -> below 30 % of baseline -> churned
+                ("E", "2025-06-01", 1000.0, "approved", "Apparel", "Online"),
+                ("E", "2025-08-01", 100.0, "approved", "Apparel", "Online"),
+            ]
+        ),
+        "RAW.TRANSACTIONS",
+        "append",
+    )
     return wh
 
 
@@ -96,8 +116,11 @@ def test_appending_future_data_does_not_change_features_at_t(wh, portfolio):
     snaps = features.plan_snapshots(dt.date(2025, 9, 1), 90, 2)
     first, _ = build(wh, dt.date(2025, 12, 1), snapshots=snaps)
     wh.execute("UPDATE raw.transactions SET amount = amount * 3 WHERE txn_ts >= '2025-09-01'")
-    wh.write_frame(txns([("CUST00000001", "2025-09-02", 5000.0, "approved", "Gas", "Online")]),
-                   "RAW.TRANSACTIONS", "append")
+    wh.write_frame(
+        txns([("CUST00000001", "2025-09-02", 5000.0, "approved", "Gas", "Online")]),
+        "RAW.TRANSACTIONS",
+        "append",
+    )
     second, _ = build(wh, dt.date(2025, 12, 1), snapshots=snaps)
     cols = ["CUSTOMER_ID", "AS_OF_DATE", *features.FEATURE_NAMES]
     pd.testing.assert_frame_equal(first[cols], second[cols])
@@ -106,9 +129,14 @@ def test_appending_future_data_does_not_change_features_at_t(wh, portfolio):
 def test_feature_sql_columns_match_the_registry(small):
     feats, _ = build(small, dt.date(2025, 12, 1))
     assert [c for c in feats.columns if c in features.FEATURE_DEFINITIONS] == list(
-        features.FEATURE_NAMES)
+        features.FEATURE_NAMES
+    )
     assert set(feats.columns) - set(features.FEATURE_NAMES) == {
-        "CUSTOMER_ID", "AS_OF_DATE", "FEATURE_VERSION", "FLOW_RUN_ID"}
+        "CUSTOMER_ID",
+        "AS_OF_DATE",
+        "FEATURE_VERSION",
+        "FLOW_RUN_ID",
+    }
     version = features.register_features(small)
     features.register_features(small)
     assert small.row_count("FEATURES.FEATURE_REGISTRY") == len(features.FEATURE_NAMES)
@@ -140,12 +168,18 @@ def test_feature_build_runs_on_the_snowflake_adapter_over_fakesnow():
     with fakesnow.patch("snowflake.connector.pandas_tools.write_pandas"):
         sf = SnowflakeWarehouse(snowflake.connector.connect(), "LIFELINE")
         sf.bootstrap()
-        sf.write_frame(txns([
-            ("A", "2025-06-30", 100.0, "approved", "Grocery", "Online"),
-            ("A", "2025-06-10", 50.0, "approved", "Airlines", "Mobile"),
-            ("A", "2025-08-01", 200.0, "approved", "Grocery", "Online"),
-            ("B", "2025-05-15", 40.0, "approved", "Hotels", "In-Store"),
-        ]), "RAW.TRANSACTIONS", "append")
+        sf.write_frame(
+            txns(
+                [
+                    ("A", "2025-06-30", 100.0, "approved", "Grocery", "Online"),
+                    ("A", "2025-06-10", 50.0, "approved", "Airlines", "Mobile"),
+                    ("A", "2025-08-01", 200.0, "approved", "Grocery", "Online"),
+                    ("B", "2025-05-15", 40.0, "approved", "Hotels", "In-Store"),
+                ]
+            ),
+            "RAW.TRANSACTIONS",
+            "append",
+        )
         feats, labels = build(sf, dt.date(2025, 12, 1))
     assert feats["CUSTOMER_ID"].tolist() == ["A", "B"]
     assert feats.set_index("CUSTOMER_ID").loc["A", "SPEND_90"] == pytest.approx(150.0)

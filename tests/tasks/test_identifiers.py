@@ -13,10 +13,24 @@ from tasks.identifiers import UnsafeIdentifierError, quote_identifier, validate_
 SAFE = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,254}$")
 
 
-@pytest.mark.parametrize("name", [
-    "scores; drop table x", 'x" ;--', "DB.S.T--", "a" * 256, "tablé", "", "a..b", "1abc",
-    "a b", "a.b.c.d", "x'", "x/*", "ml.scores)",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "scores; drop table x",
+        'x" ;--',
+        "DB.S.T--",
+        "a" * 256,
+        "tablé",
+        "",
+        "a..b",
+        "1abc",
+        "a b",
+        "a.b.c.d",
+        "x'",
+        "x/*",
+        "ml.scores)",
+    ],
+)
 def test_rejects_unsafe(name):
     with pytest.raises(UnsafeIdentifierError):
         validate_identifier(name)

@@ -60,15 +60,18 @@ def test_customer_date_value_log_with_mapping(wh, tmp_path):
     assert wh.row_count("RAW.TRANSACTIONS") == 5
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ("cust,date\nA,19970101\n", "missing required column 'value' for amount"),
-    ("cust,date,value\nA,19970101,1\nA,1997x0102,2\n", "row 2: column txn_ts is not a recog"),
-    ("cust,date,value\nA,19970101,1\nA,19970102,abc\n", "row 2: column amount is not a number"),
-    ("cust,date,value\n,19970101,1\n", "row 1: column customer_id is empty"),
-    ("cust,date,value\nA,29970101,1\n", "row 1: column txn_ts is in the future"),
-    ("cust,date,value\nA,19970101,5000000\n", "row 1: column amount exceeds"),
-    ("cust,date,value\n", "no data rows"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("cust,date\nA,19970101\n", "missing required column 'value' for amount"),
+        ("cust,date,value\nA,19970101,1\nA,1997x0102,2\n", "row 2: column txn_ts is not a recog"),
+        ("cust,date,value\nA,19970101,1\nA,19970102,abc\n", "row 2: column amount is not a number"),
+        ("cust,date,value\n,19970101,1\n", "row 1: column customer_id is empty"),
+        ("cust,date,value\nA,29970101,1\n", "row 1: column txn_ts is in the future"),
+        ("cust,date,value\nA,19970101,5000000\n", "row 1: column amount exceeds"),
+        ("cust,date,value\n", "no data rows"),
+    ],
+)
 def test_bad_csv_is_rejected_and_nothing_is_loaded(wh, tmp_path, text, message):
     load(wh, write(tmp_path, "good.csv", LOG))
     before = wh.row_count("RAW.TRANSACTIONS")
@@ -85,11 +88,14 @@ def test_duplicate_ids_in_a_file(wh, tmp_path):
     assert wh.row_count("RAW.TRANSACTIONS") == 0
 
 
-@pytest.mark.parametrize(("name", "content", "error", "message"), [
-    ("x.json", "{}", IngestError, "not a CSV or Parquet"),
-    ("x.parquet", "not parquet", FileReadError, "cannot read as parquet"),
-    ("ragged.csv", "cust,date,value\nA,19970101,1,9,9\nA\n", FileReadError, "cannot read"),
-])
+@pytest.mark.parametrize(
+    ("name", "content", "error", "message"),
+    [
+        ("x.json", "{}", IngestError, "not a CSV or Parquet"),
+        ("x.parquet", "not parquet", FileReadError, "cannot read as parquet"),
+        ("ragged.csv", "cust,date,value\nA,19970101,1,9,9\nA\n", FileReadError, "cannot read"),
+    ],
+)
 def test_unreadable_files(wh, tmp_path, name, content, error, message):
     with pytest.raises(error, match=message):
         load(wh, write(tmp_path, name, content))

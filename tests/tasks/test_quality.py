@@ -14,38 +14,58 @@ MAX_TS = {"max_ts": "2026-01-01 00:00:00"}
 
 def raw_rows(n: int = 20) -> pd.DataFrame:
     """Clean RAW.TRANSACTIONS-shaped rows."""
-    return pd.DataFrame({
-        "TRANSACTION_ID": [f"T{i}" for i in range(n)],
-        "CUSTOMER_ID": [f"C{i % 4}" for i in range(n)],
-        "TXN_TS": pd.date_range("2025-01-01", periods=n, freq="D"),
-        "AMOUNT": [10.0 + i for i in range(n)],
-        "STATUS": ["approved"] * (n - 1) + ["declined"],
-        "CHANNEL": ["Online", "Mobile", "In-Store", "Online"] * (n // 4),
-    })
+    return pd.DataFrame(
+        {
+            "TRANSACTION_ID": [f"T{i}" for i in range(n)],
+            "CUSTOMER_ID": [f"C{i % 4}" for i in range(n)],
+            "TXN_TS": pd.date_range("2025-01-01", periods=n, freq="D"),
+            "AMOUNT": [10.0 + i for i in range(n)],
+            "STATUS": ["approved"] * (n - 1) + ["declined"],
+            "CHANNEL": ["Online", "Mobile", "In-Store", "Online"] * (n // 4),
+        }
+    )
 
 
 def feature_rows(n: int = 20) -> pd.DataFrame:
     """Clean staged-feature rows (the columns the suite reads)."""
-    return pd.DataFrame({
-        "CUSTOMER_ID": [f"C{i}" for i in range(n)], "AS_OF_DATE": pd.Timestamp("2025-06-01"),
-        "RECENCY_DAYS": 5.0, "TXN_COUNT_LIFETIME": 3.0, "DECLINE_RATE_90": 0.1,
-        "SPEND_TREND_90": 0.2, "TENURE_DAYS": 400.0,
-    })
+    return pd.DataFrame(
+        {
+            "CUSTOMER_ID": [f"C{i}" for i in range(n)],
+            "AS_OF_DATE": pd.Timestamp("2025-06-01"),
+            "RECENCY_DAYS": 5.0,
+            "TXN_COUNT_LIFETIME": 3.0,
+            "DECLINE_RATE_90": 0.1,
+            "SPEND_TREND_90": 0.2,
+            "TENURE_DAYS": 400.0,
+        }
+    )
 
 
 def label_rows(n: int = 100, churn_rate: float = 0.1) -> pd.DataFrame:
     """Clean label rows with the given churn rate."""
     churned = [1 if i < n * churn_rate else 0 for i in range(n)]
-    return pd.DataFrame({"CUSTOMER_ID": [f"C{i}" for i in range(n)],
-                         "AS_OF_DATE": pd.Timestamp("2025-06-01"), "HORIZON_DAYS": 90,
-                         "CHURNED": churned, "FUTURE_VALUE": 100.0})
+    return pd.DataFrame(
+        {
+            "CUSTOMER_ID": [f"C{i}" for i in range(n)],
+            "AS_OF_DATE": pd.Timestamp("2025-06-01"),
+            "HORIZON_DAYS": 90,
+            "CHURNED": churned,
+            "FUTURE_VALUE": 100.0,
+        }
+    )
 
 
 def score_rows(n: int = 10) -> pd.DataFrame:
     """Clean staged-score rows."""
-    return pd.DataFrame({"CUSTOMER_ID": [f"C{i}" for i in range(n)],
-                         "AS_OF_DATE": pd.Timestamp("2025-06-01"), "CHURN_PROBABILITY": 0.3,
-                         "PREDICTED_CLV": 50.0, "RISK_BAND": "Low"})
+    return pd.DataFrame(
+        {
+            "CUSTOMER_ID": [f"C{i}" for i in range(n)],
+            "AS_OF_DATE": pd.Timestamp("2025-06-01"),
+            "CHURN_PROBABILITY": 0.3,
+            "PREDICTED_CLV": 50.0,
+            "RISK_BAND": "Low",
+        }
+    )
 
 
 def broken(frame: pd.DataFrame, **changes) -> pd.DataFrame:
@@ -58,28 +78,44 @@ def broken(frame: pd.DataFrame, **changes) -> pd.DataFrame:
 
 
 CASES = {
-    "raw_transactions": (raw_rows, MAX_TS, [
-        ({"CUSTOMER_ID": None}, "expect_column_values_to_not_be_null(CUSTOMER_ID)"),
-        ({"TRANSACTION_ID": "T1"}, "expect_column_values_to_be_unique(TRANSACTION_ID)"),
-        ({"AMOUNT": 5e6}, "expect_column_values_to_be_between(AMOUNT)"),
-        ({"TXN_TS": pd.Timestamp("2027-01-01")}, "expect_column_values_to_be_between(TXN_TS)"),
-        ({"STATUS": "bogus"}, "expect_column_values_to_be_in_set(STATUS)"),
-    ]),
-    "customer_features": (feature_rows, {"active_days": 90}, [
-        ({"CUSTOMER_ID": "C1"}, "expect_compound_columns_to_be_unique(CUSTOMER_ID,AS_OF_DATE)"),
-        ({"RECENCY_DAYS": 0.0}, "expect_column_values_to_be_between(RECENCY_DAYS)"),
-        ({"RECENCY_DAYS": None}, "expect_column_values_to_not_be_null(RECENCY_DAYS)"),
-        ({"DECLINE_RATE_90": 1.5}, "expect_column_values_to_be_between(DECLINE_RATE_90)"),
-    ]),
-    "training_labels": (label_rows, {}, [
-        ({"CHURNED": 2}, "expect_column_values_to_be_in_set(CHURNED)"),
-        ({"FUTURE_VALUE": None}, "expect_column_values_to_not_be_null(FUTURE_VALUE)"),
-    ]),
-    "customer_scores": (score_rows, {"eligible_customers": 10}, [
-        ({"CHURN_PROBABILITY": 1.2}, "expect_column_values_to_be_between(CHURN_PROBABILITY)"),
-        ({"PREDICTED_CLV": -1.0}, "expect_column_values_to_be_between(PREDICTED_CLV)"),
-        ({"RISK_BAND": "Extreme"}, "expect_column_values_to_be_in_set(RISK_BAND)"),
-    ]),
+    "raw_transactions": (
+        raw_rows,
+        MAX_TS,
+        [
+            ({"CUSTOMER_ID": None}, "expect_column_values_to_not_be_null(CUSTOMER_ID)"),
+            ({"TRANSACTION_ID": "T1"}, "expect_column_values_to_be_unique(TRANSACTION_ID)"),
+            ({"AMOUNT": 5e6}, "expect_column_values_to_be_between(AMOUNT)"),
+            ({"TXN_TS": pd.Timestamp("2027-01-01")}, "expect_column_values_to_be_between(TXN_TS)"),
+            ({"STATUS": "bogus"}, "expect_column_values_to_be_in_set(STATUS)"),
+        ],
+    ),
+    "customer_features": (
+        feature_rows,
+        {"active_days": 90},
+        [
+            ({"CUSTOMER_ID": "C1"}, "expect_compound_columns_to_be_unique(CUSTOMER_ID,AS_OF_DATE)"),
+            ({"RECENCY_DAYS": 0.0}, "expect_column_values_to_be_between(RECENCY_DAYS)"),
+            ({"RECENCY_DAYS": None}, "expect_column_values_to_not_be_null(RECENCY_DAYS)"),
+            ({"DECLINE_RATE_90": 1.5}, "expect_column_values_to_be_between(DECLINE_RATE_90)"),
+        ],
+    ),
+    "training_labels": (
+        label_rows,
+        {},
+        [
+            ({"CHURNED": 2}, "expect_column_values_to_be_in_set(CHURNED)"),
+            ({"FUTURE_VALUE": None}, "expect_column_values_to_not_be_null(FUTURE_VALUE)"),
+        ],
+    ),
+    "customer_scores": (
+        score_rows,
+        {"eligible_customers": 10},
+        [
+            ({"CHURN_PROBABILITY": 1.2}, "expect_column_values_to_be_between(CHURN_PROBABILITY)"),
+            ({"PREDICTED_CLV": -1.0}, "expect_column_values_to_be_between(PREDICTED_CLV)"),
+            ({"RISK_BAND": "Extreme"}, "expect_column_values_to_be_in_set(RISK_BAND)"),
+        ],
+    ),
 }
 
 
@@ -98,9 +134,10 @@ def test_clean_data_passes(wh, suite):
     assert len(result.results) == len(quality.load_suite(suite)["expectations"])
 
 
-@pytest.mark.parametrize(("suite", "change", "label"), [
-    (suite, change, label) for suite, (_, _, cases) in CASES.items() for change, label in cases
-])
+@pytest.mark.parametrize(
+    ("suite", "change", "label"),
+    [(suite, change, label) for suite, (_, _, cases) in CASES.items() for change, label in cases],
+)
 def test_each_broken_dataset_fails_naming_the_expectation(wh, suite, change, label):
     make, params, _ = CASES[suite]
     result = evaluate(wh, suite, broken(make(), **change), params)
@@ -124,7 +161,8 @@ def test_warning_severity_records_but_passes(wh):
     frame = raw_rows().assign(CHANNEL="Telepathy")
     result = evaluate(wh, "raw_transactions", frame, MAX_TS)
     assert result.success and [r.label for r in result.failed] == [
-        "expect_column_values_to_be_in_set(CHANNEL)"]
+        "expect_column_values_to_be_in_set(CHANNEL)"
+    ]
 
 
 def test_empty_or_unknown_suites_are_refused(tmp_path, monkeypatch):
@@ -152,11 +190,19 @@ def gx_verdicts(suite_name: str, frame: pd.DataFrame, params: dict) -> list[bool
     context = gx.get_context(mode="ephemeral")
     suite = gx.ExpectationSuite(name=spec["name"])
     for e in spec["expectations"]:
-        suite.add_expectation(ExpectationConfiguration(
-            type=e["type"], kwargs=e["kwargs"], meta=e["meta"], severity=e["severity"],
-        ).to_domain_obj())
-    batch_def = (context.data_sources.add_pandas(f"p{id(frame)}").add_dataframe_asset("a")
-                 .add_batch_definition_whole_dataframe("b"))
+        suite.add_expectation(
+            ExpectationConfiguration(
+                type=e["type"],
+                kwargs=e["kwargs"],
+                meta=e["meta"],
+                severity=e["severity"],
+            ).to_domain_obj()
+        )
+    batch_def = (
+        context.data_sources.add_pandas(f"p{id(frame)}")
+        .add_dataframe_asset("a")
+        .add_batch_definition_whole_dataframe("b")
+    )
     batch = batch_def.get_batch(batch_parameters={"dataframe": frame})
     return [r.success for r in batch.validate(suite, expectation_parameters=params).results]
 

@@ -54,6 +54,7 @@ def test_deterministic_and_no_churn_column(tmp_path):
     ta, tb = pq.read_table(a.transaction_files[0]), pq.read_table(b.transaction_files[0])
     assert ta.equals(tb)
     columns = {c.lower() for c in ta.column_names} | {
-        c.lower() for c in pq.read_table(a.customer_files[0]).column_names}
+        c.lower() for c in pq.read_table(a.customer_files[0]).column_names
+    }
     assert not any("churn" in c for c in columns)
     assert 0.9 * 20_000 <= a.transactions <= 1.1 * 20_000

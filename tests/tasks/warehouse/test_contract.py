@@ -32,17 +32,26 @@ def warehouse(request, tmp_path):
 
 def scores(values: list[float], day: dt.date = dt.date(2025, 1, 1)) -> pd.DataFrame:
     """A small scores frame keyed by customer and date."""
-    return pd.DataFrame({
-        "customer_id": [f"C{i}" for i in range(len(values))],
-        "as_of_date": [day] * len(values),
-        "churn_probability": values,
-    })
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i}" for i in range(len(values))],
+            "as_of_date": [day] * len(values),
+            "churn_probability": values,
+        }
+    )
 
 
 def test_bootstrap_is_idempotent_and_creates_contract_tables(warehouse):
     warehouse.bootstrap()
-    for table in ("RAW.TRANSACTIONS", "RAW.CUSTOMERS", "RAW.LOAD_MANIFEST", "FEATURES.LABELS",
-                  "ML.CUSTOMER_SCORES", "OPS.QUALITY_RESULTS", "OPS.PIPELINE_RUNS"):
+    for table in (
+        "RAW.TRANSACTIONS",
+        "RAW.CUSTOMERS",
+        "RAW.LOAD_MANIFEST",
+        "FEATURES.LABELS",
+        "ML.CUSTOMER_SCORES",
+        "OPS.QUALITY_RESULTS",
+        "OPS.PIPELINE_RUNS",
+    ):
         assert warehouse.table_exists(table), table
     assert not warehouse.table_exists("RAW.NOPE")
 
@@ -62,10 +71,12 @@ def test_merge_with_duplicate_keys_writes_nothing(warehouse):
     keys = ("CUSTOMER_ID", "AS_OF_DATE")
     warehouse.write_frame(scores([0.1]), "ML.CUSTOMER_SCORES", "merge", keys)
     with pytest.raises(DuplicateKeyError, match="duplicate keys"):
-        warehouse.write_frame(pd.concat([scores([0.9]), scores([0.8])]), "ML.CUSTOMER_SCORES",
-                              "merge", keys)
+        warehouse.write_frame(
+            pd.concat([scores([0.9]), scores([0.8])]), "ML.CUSTOMER_SCORES", "merge", keys
+        )
     assert warehouse.fetch_frame("SELECT churn_probability FROM ml.customer_scores")[
-        "CHURN_PROBABILITY"].tolist() == [0.1]
+        "CHURN_PROBABILITY"
+    ].tolist() == [0.1]
 
 
 def test_append_and_overwrite(warehouse):
@@ -80,7 +91,9 @@ def test_binds_and_batches(warehouse):
     warehouse.write_frame(scores([0.1, 0.2, 0.3]), "ML.CUSTOMER_SCORES", "append")
     n = warehouse.scalar(
         "SELECT COUNT(*) FROM ml.customer_scores WHERE churn_probability > :p "
-        "AND customer_id LIKE 'C%'", {"p": 0.15})
+        "AND customer_id LIKE 'C%'",
+        {"p": 0.15},
+    )
     assert n == 2
     batches = list(warehouse.fetch_batches("SELECT * FROM ml.customer_scores", batch_rows=2))
     assert sum(len(b) for b in batches) == 3
@@ -108,7 +121,8 @@ def test_transaction_rolls_back_on_error(tmp_path):
     wh = DuckDBWarehouse(tmp_path / "t.duckdb")
     wh.bootstrap()
     with pytest.raises(RuntimeError), wh.transaction():
-        wh.execute("INSERT INTO ml.customer_scores (customer_id, as_of_date) "
-                   "VALUES ('C1', '2025-01-01')")
+        wh.execute(
+            "INSERT INTO ml.customer_scores (customer_id, as_of_date) VALUES ('C1', '2025-01-01')"
+        )
         raise RuntimeError("boom")
     assert wh.row_count("ML.CUSTOMER_SCORES") == 0
