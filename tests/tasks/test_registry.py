@@ -45,10 +45,10 @@ def test_first_model_is_champion_worse_is_not_better_is(client: MlflowClient):
     assert decisions[2]["champion_version"] == decisions[1]["version"]
     champion = client.get_model_version_by_alias(registry.CHURN_MODEL, "champion")
     challenger = client.get_model_version_by_alias(registry.CHURN_MODEL, "challenger")
-    assert champion.version == decisions[1]["version"]
-    assert challenger.version == decisions[2]["version"]
+    assert str(champion.version) == decisions[1]["version"]
+    assert str(challenger.version) == decisions[2]["version"]
     model, version = registry.load_champion(registry.CHURN_MODEL)
-    assert version == champion.version
+    assert version == str(champion.version)
     assert model.predict_proba(holdout[list(good.features)].astype(float)).shape[1] == 2
 
 
