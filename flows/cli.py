@@ -246,6 +246,25 @@ def score(as_of: str = AS_OF, home: Path = HOME) -> None:
     typer.echo(f"scored {counts['rows_scored']:,} customers; bands {counts['risk_bands']}")
 
 
+@app.command()
+def bench(
+    customers: int = typer.Option(5000, "--customers"),
+    transactions: int = typer.Option(1_000_000, "--transactions"),
+    snapshots: int = typer.Option(12, "--snapshots", help="Cut-offs incl. score and holdout."),
+    home: Path = HOME,
+    pandas_limit: int = typer.Option(
+        20_000_000, "--pandas-limit", help="Skip the pandas reference above this many rows."
+    ),
+) -> None:
+    """Benchmark every stage on a fresh synthetic portfolio; print one JSON document."""
+    if customers < 1 or transactions < 1 or snapshots < 3:
+        fail("--customers and --transactions must be >= 1 and --snapshots >= 3")
+    from tasks.bench import run_bench
+
+    result = run_bench(customers, transactions, snapshots, home, pandas_limit)
+    typer.echo(json.dumps(result, indent=2))
+
+
 def main() -> None:
     """Console-script entry point."""
     sys.exit(app())

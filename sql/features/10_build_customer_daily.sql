@@ -8,7 +8,7 @@ WITH transactions AS (
     SELECT
         customer_id,
         CAST(txn_ts AS DATE) AS txn_date,
-        CAST(amount AS DOUBLE) AS amount,
+        amount,  -- NUMBER(18, 2): exact sums, identical whatever the parallel order
         COALESCE(LOWER(status), 'approved') = 'approved' AS is_approved,
         LOWER(channel) AS channel,
         CASE

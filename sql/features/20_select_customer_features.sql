@@ -45,8 +45,10 @@ per_customer AS (
         SUM(IFF(days_before > 90 AND days_before <= 180, spend, 0)) AS spend_prior_90,
         MEDIAN(IFF(days_before <= 365 AND approved_count > 0, spend / approved_count, NULL))
             AS median_ticket_365,
-        AVG(IFF(days_before <= 365, gap_days, NULL)) AS interpurchase_mean_365,
-        STDDEV_SAMP(IFF(days_before <= 365, gap_days, NULL)) AS interpurchase_std_365,
+        -- Integer sums (not AVG/STDDEV of floats) keep these exact in any parallel order.
+        SUM(IFF(days_before <= 365, gap_days, NULL)) AS gap_sum_365,
+        SUM(IFF(days_before <= 365, gap_days * gap_days, NULL)) AS gap_sq_sum_365,
+        COUNT(IFF(days_before <= 365, gap_days, NULL)) AS gap_count_365,
         COUNT(DISTINCT IFF(
             days_before <= 360 AND approved_count > 0, FLOOR((days_before - 1) / 30), NULL
         )) AS active_months_12,
@@ -88,41 +90,48 @@ volatility AS (
 SELECT
     p.customer_id,
     p.as_of_date,
-    CAST(p.recency_days AS DOUBLE) AS recency_days,
-    CAST(p.txn_count_30 AS DOUBLE) AS txn_count_30,
-    CAST(p.txn_count_90 AS DOUBLE) AS txn_count_90,
-    CAST(p.txn_count_180 AS DOUBLE) AS txn_count_180,
-    CAST(p.txn_count_365 AS DOUBLE) AS txn_count_365,
-    CAST(p.txn_count_lifetime AS DOUBLE) AS txn_count_lifetime,
-    p.spend_30,
-    p.spend_90,
-    p.spend_180,
-    p.spend_365,
-    p.spend_lifetime,
-    p.spend_365 / NULLIF(p.txn_count_365, 0) AS avg_ticket_365,
-    p.median_ticket_365,
-    (p.spend_90 - p.spend_prior_90) / NULLIF(ABS(p.spend_prior_90), 0) AS spend_trend_90,
-    SQRT(GREATEST(
+    -- Rounded to 6 decimals so a rebuild gives bit-identical values (parallel float sums
+    -- differ in the last bits, which can flip a tree split).
+    ROUND(p.recency_days, 6) AS recency_days,
+    ROUND(p.txn_count_30, 6) AS txn_count_30,
+    ROUND(p.txn_count_90, 6) AS txn_count_90,
+    ROUND(p.txn_count_180, 6) AS txn_count_180,
+    ROUND(p.txn_count_365, 6) AS txn_count_365,
+    ROUND(p.txn_count_lifetime, 6) AS txn_count_lifetime,
+    ROUND(p.spend_30, 6) AS spend_30,
+    ROUND(p.spend_90, 6) AS spend_90,
+    ROUND(p.spend_180, 6) AS spend_180,
+    ROUND(p.spend_365, 6) AS spend_365,
+    ROUND(p.spend_lifetime, 6) AS spend_lifetime,
+    ROUND(p.spend_365 / NULLIF(p.txn_count_365, 0), 6) AS avg_ticket_365,
+    ROUND(p.median_ticket_365, 6) AS median_ticket_365,
+    ROUND((p.spend_90 - p.spend_prior_90) / NULLIF(ABS(p.spend_prior_90), 0), 6)
+        AS spend_trend_90,
+    ROUND(SQRT(GREATEST(
         (v.sum_sq_month_spend - p.spend_360 * p.spend_360 / 12) / 11, 0
-    )) AS monthly_spend_std_12,
-    p.interpurchase_mean_365,
-    p.interpurchase_std_365,
-    CAST(p.active_months_12 AS DOUBLE) AS active_months_12,
-    CAST(DATEDIFF(
+    )), 6) AS monthly_spend_std_12,
+    ROUND(p.gap_sum_365 / NULLIF(p.gap_count_365, 0), 6) AS interpurchase_mean_365,
+    ROUND(SQRT(GREATEST(
+        (p.gap_sq_sum_365 - p.gap_sum_365 * p.gap_sum_365 / NULLIF(p.gap_count_365, 0))
+        / NULLIF(p.gap_count_365 - 1, 0),
+        0
+    )), 6) AS interpurchase_std_365,
+    ROUND(p.active_months_12, 6) AS active_months_12,
+    ROUND(DATEDIFF(
         DAY, COALESCE(LEAST(c.account_open_date, p.first_txn_date), p.first_txn_date),
         p.as_of_date
-    ) AS DOUBLE) AS tenure_days,
-    p.travel_spend_365 / NULLIF(p.spend_365, 0) AS travel_share_365,
-    p.necessities_spend_365 / NULLIF(p.spend_365, 0) AS necessities_share_365,
-    p.discretionary_spend_365 / NULLIF(p.spend_365, 0) AS discretionary_share_365,
-    p.online_count_365 / NULLIF(p.txn_count_365, 0) AS online_share_365,
-    p.mobile_count_365 / NULLIF(p.txn_count_365, 0) AS mobile_share_365,
-    p.in_store_count_365 / NULLIF(p.txn_count_365, 0) AS in_store_share_365,
-    p.declined_count_90 / NULLIF(p.attempts_90, 0) AS decline_rate_90,
-    p.spend_30 / NULLIF(CAST(c.credit_limit AS DOUBLE), 0) AS utilisation_30,
-    CAST(c.credit_limit AS DOUBLE) AS credit_limit,
-    CAST(c.age AS DOUBLE) AS age,
-    CAST(IFF(c.card_type = 'Premium', 1, 0) AS DOUBLE) AS is_premium
+    ), 6) AS tenure_days,
+    ROUND(p.travel_spend_365 / NULLIF(p.spend_365, 0), 6) AS travel_share_365,
+    ROUND(p.necessities_spend_365 / NULLIF(p.spend_365, 0), 6) AS necessities_share_365,
+    ROUND(p.discretionary_spend_365 / NULLIF(p.spend_365, 0), 6) AS discretionary_share_365,
+    ROUND(p.online_count_365 / NULLIF(p.txn_count_365, 0), 6) AS online_share_365,
+    ROUND(p.mobile_count_365 / NULLIF(p.txn_count_365, 0), 6) AS mobile_share_365,
+    ROUND(p.in_store_count_365 / NULLIF(p.txn_count_365, 0), 6) AS in_store_share_365,
+    ROUND(p.declined_count_90 / NULLIF(p.attempts_90, 0), 6) AS decline_rate_90,
+    ROUND(p.spend_30 / NULLIF(c.credit_limit, 0), 6) AS utilisation_30,
+    ROUND(c.credit_limit, 6) AS credit_limit,
+    ROUND(c.age, 6) AS age,
+    ROUND(IFF(c.card_type = 'Premium', 1, 0), 6) AS is_premium
 FROM per_customer AS p
 LEFT JOIN volatility AS v
     ON p.customer_id = v.customer_id AND p.as_of_date = v.as_of_date
