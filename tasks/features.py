@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -14,34 +15,35 @@ from tasks.warehouse.sqlfiles import load_sql
 
 FEATURES_TABLE = "FEATURES.CUSTOMER_FEATURES"
 LABELS_TABLE = "FEATURES.LABELS"
-FEATURE_SQL = ("features/10_build_customer_daily", "features/20_select_customer_features")
+FEATURE_SQL = ("features/10_build_customer_periods", "features/20_select_customer_features")
+STEP_DAYS = 30
 LABEL_SQL = "features/30_select_labels"
 FEATURE_DEFINITIONS = {
     "RECENCY_DAYS": "Days since the last approved purchase before the cut-off.",
     "TXN_COUNT_30": "Approved purchases in the 30 days before the cut-off.",
     "TXN_COUNT_90": "Approved purchases in the 90 days before the cut-off.",
     "TXN_COUNT_180": "Approved purchases in the 180 days before the cut-off.",
-    "TXN_COUNT_365": "Approved purchases in the 365 days before the cut-off.",
+    "TXN_COUNT_360": "Approved purchases in the 360 days (twelve 30-day months) before.",
     "TXN_COUNT_LIFETIME": "Approved purchases ever before the cut-off.",
     "SPEND_30": "Net approved spend (refunds negative) in the last 30 days.",
     "SPEND_90": "Net approved spend in the last 90 days.",
     "SPEND_180": "Net approved spend in the last 180 days.",
-    "SPEND_365": "Net approved spend in the last 365 days.",
+    "SPEND_360": "Net approved spend in the last 360 days.",
     "SPEND_LIFETIME": "Net approved spend ever before the cut-off.",
-    "AVG_TICKET_365": "Average net ticket over the last 365 days.",
-    "MEDIAN_TICKET_365": "Median of daily average tickets over the last 365 days.",
+    "AVG_TICKET_360": "Average net ticket over the last 360 days.",
+    "MEDIAN_TICKET_360": "Median over periods of each period's median daily average ticket.",
     "SPEND_TREND_90": "Spend change, last 90 days vs the 90 before (fraction).",
     "MONTHLY_SPEND_STD_12": "Std of spend over twelve 30-day months (quiet months = 0).",
-    "INTERPURCHASE_MEAN_365": "Mean days between purchase days in the last 365 days.",
-    "INTERPURCHASE_STD_365": "Std of days between purchase days in the last 365 days.",
+    "INTERPURCHASE_MEAN_360": "Mean days between purchase days, for gaps ending in 360 days.",
+    "INTERPURCHASE_STD_360": "Std of days between purchase days, for gaps ending in 360 days.",
     "ACTIVE_MONTHS_12": "30-day months with a purchase, of the last twelve.",
     "TENURE_DAYS": "Days since account opening (or first purchase if earlier/unknown).",
-    "TRAVEL_SHARE_365": "Share of 365-day spend on travel categories.",
-    "NECESSITIES_SHARE_365": "Share of 365-day spend on necessities.",
-    "DISCRETIONARY_SHARE_365": "Share of 365-day spend on discretionary categories.",
-    "ONLINE_SHARE_365": "Share of 365-day purchases made online.",
-    "MOBILE_SHARE_365": "Share of 365-day purchases made on mobile.",
-    "IN_STORE_SHARE_365": "Share of 365-day purchases made in store.",
+    "TRAVEL_SHARE_360": "Share of 360-day spend on travel categories.",
+    "NECESSITIES_SHARE_360": "Share of 360-day spend on necessities.",
+    "DISCRETIONARY_SHARE_360": "Share of 360-day spend on discretionary categories.",
+    "ONLINE_SHARE_360": "Share of 360-day purchases made online.",
+    "MOBILE_SHARE_360": "Share of 360-day purchases made on mobile.",
+    "IN_STORE_SHARE_360": "Share of 360-day purchases made in store.",
     "DECLINE_RATE_90": "Declined share of attempts in the last 90 days.",
     "UTILISATION_30": "30-day spend over the credit limit (null when unknown).",
     "CREDIT_LIMIT": "Credit limit from the customer file.",
@@ -65,8 +67,13 @@ def feature_version() -> str:
     return digest.hexdigest()[:12]
 
 
+def grid_days(horizon_days: int) -> int:
+    """Period length: every cut-off (as_of - k x horizon - j x 30 days) lies on this grid."""
+    return math.gcd(STEP_DAYS, horizon_days)
+
+
 def plan_snapshots(
-    as_of: dt.date, horizon_days: int, train_snapshots: int = 6, step_days: int = 30
+    as_of: dt.date, horizon_days: int, train_snapshots: int = 6, step_days: int = STEP_DAYS
 ) -> list[Snapshot]:
     """Cut-offs derived only from AS_OF, so a back-test equals a run on truncated history.
 
@@ -102,9 +109,24 @@ def stage_query(wh: Warehouse, select: str, params: dict, table: str) -> str:
     return staging
 
 
+def check_grid(wh: Warehouse, run_id: str, as_of: dt.date, horizon_days: int) -> None:
+    """Every snapshot of the run must sit on the period grid anchored at AS_OF."""
+    grid = grid_days(horizon_days)
+    dates = wh.fetch_frame(
+        "SELECT as_of_date FROM features.snapshot_dates WHERE flow_run_id = :r", {"r": run_id}
+    )["AS_OF_DATE"]
+    off = [d for d in pd.to_datetime(dates).dt.date if (as_of - d).days % grid or d > as_of]
+    if off:
+        raise ValueError(f"snapshots {off} are not on the {grid}-day grid ending at {as_of}")
+
+
 def stage_features(wh: Warehouse, run_id: str, as_of: dt.date, horizon_days: int) -> str:
-    """Rebuild customer-day aggregates and stage the features of every run snapshot."""
-    wh.run_sql_file("features/10_build_customer_daily", {"as_of": as_of})
+    """Aggregate transactions to customer x period once, then stage every snapshot's features."""
+    check_grid(wh, run_id, as_of, horizon_days)
+    wh.run_sql_file(
+        "features/10_build_customer_periods",
+        {"as_of": as_of, "grid_days": grid_days(horizon_days)},
+    )
     select = (
         "SELECT q.*, :version AS feature_version, :run_id AS flow_run_id FROM ("
         + load_sql("features/20_select_customer_features")

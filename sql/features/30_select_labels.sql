@@ -4,7 +4,7 @@
 -- Rule: CHURNED = 1 if no approved purchase in [T, T + H) or spend there is below
 --   :spend_drop_ratio x the spend in [T - H, T). FUTURE_VALUE = net approved spend in
 --   [T, T + H). Only snapshots with T + H <= :as_of get labels.
--- Inputs: FEATURES.SNAPSHOT_DATES, FEATURES.CUSTOMER_DAILY.
+-- Inputs: FEATURES.SNAPSHOT_DATES, FEATURES.CUSTOMER_PERIODS.
 -- Outputs: rows for FEATURES.LABELS (the caller stages and publishes them).
 -- Binds: :run_id, :as_of (DATE), :horizon_days (INTEGER), :spend_drop_ratio (FLOAT).
 WITH snapshots AS (
@@ -15,29 +15,30 @@ WITH snapshots AS (
         AND DATEADD(DAY, :horizon_days, as_of_date) <= :as_of
 ),
 
-daily AS (
-    SELECT customer_id, txn_date, approved_count, spend FROM features.customer_daily
+periods AS (
+    SELECT customer_id, period_end, approved_count, spend FROM features.customer_periods
 ),
 
 around AS (
+    -- Periods end on the cut-off grid, so PERIOD_END <= T means "before T" exactly.
     SELECT
         snapshots.as_of_date,
-        daily.*
+        periods.*
     FROM snapshots
-    INNER JOIN daily
+    INNER JOIN periods
         ON
-            daily.txn_date >= DATEADD(DAY, -:horizon_days, snapshots.as_of_date)
-            AND daily.txn_date < DATEADD(DAY, :horizon_days, snapshots.as_of_date)
+            periods.period_end > DATEADD(DAY, -:horizon_days, snapshots.as_of_date)
+            AND periods.period_end <= DATEADD(DAY, :horizon_days, snapshots.as_of_date)
 ),
 
 per_customer AS (
     SELECT
         customer_id,
         as_of_date,
-        SUM(IFF(txn_date < as_of_date, spend, 0)) AS baseline_value,
-        SUM(IFF(txn_date < as_of_date, approved_count, 0)) AS baseline_count,
-        SUM(IFF(txn_date >= as_of_date, spend, 0)) AS future_value,
-        SUM(IFF(txn_date >= as_of_date, approved_count, 0)) AS future_count
+        SUM(IFF(period_end <= as_of_date, spend, 0)) AS baseline_value,
+        SUM(IFF(period_end <= as_of_date, approved_count, 0)) AS baseline_count,
+        SUM(IFF(period_end > as_of_date, spend, 0)) AS future_value,
+        SUM(IFF(period_end > as_of_date, approved_count, 0)) AS future_count
     FROM around
     GROUP BY customer_id, as_of_date
 )
@@ -49,7 +50,7 @@ SELECT
     IFF(
         future_count = 0 OR future_value < :spend_drop_ratio * baseline_value, 1, 0
     ) AS churned,
-    future_value,
-    baseline_value
+    CAST(future_value AS DOUBLE) AS future_value,
+    CAST(baseline_value AS DOUBLE) AS baseline_value
 FROM per_customer
 WHERE baseline_count > 0

@@ -13,6 +13,7 @@ from tasks.ingest import ingest_customer_file, ingest_transaction_file, split_po
 from tasks.warehouse.sqlfiles import SQL_ROOT
 
 T = dt.date(2025, 7, 1)
+AS_OF = T + dt.timedelta(days=150)  # cut-offs sit on the 30-day grid ending at the as-of
 
 
 def txns(rows: list[tuple]) -> pd.DataFrame:
@@ -79,22 +80,27 @@ def small(wh):
 
 
 def test_feature_values(small):
-    feats, _ = build(small, dt.date(2025, 12, 1))
+    feats, _ = build(small, AS_OF)
     assert feats["CUSTOMER_ID"].tolist() == ["A", "B", "E"]
     a = feats.set_index("CUSTOMER_ID").loc["A"]
     assert a["RECENCY_DAYS"] == 1  # the purchase on T itself is not seen
     assert a["TXN_COUNT_30"] == 2 and a["TXN_COUNT_90"] == 3
     assert a["SPEND_90"] == pytest.approx(130.0)  # refund nets off
-    assert a["TRAVEL_SHARE_365"] == pytest.approx(50 / 130, abs=1e-6)
+    assert a["TRAVEL_SHARE_360"] == pytest.approx(50 / 130, abs=1e-6)
     assert a["DECLINE_RATE_90"] == pytest.approx(1 / 4)
-    assert a["ONLINE_SHARE_365"] == pytest.approx(2 / 3, abs=1e-6)
+    assert a["ONLINE_SHARE_360"] == pytest.approx(2 / 3, abs=1e-6)
     b = feats.set_index("CUSTOMER_ID").loc["B"]
-    assert b["TXN_COUNT_LIFETIME"] == 1 and pd.isna(b["INTERPURCHASE_MEAN_365"])
+    assert b["TXN_COUNT_LIFETIME"] == 1 and pd.isna(b["INTERPURCHASE_MEAN_360"])
     assert b["TENURE_DAYS"] == (T - dt.date(2025, 5, 15)).days
 
 
+def test_snapshots_off_the_grid_are_refused(small):
+    with pytest.raises(ValueError, match="not on the 30-day grid"):
+        build(small, T + dt.timedelta(days=31))
+
+
 def test_label_rules(small):
-    _, labels = build(small, dt.date(2025, 12, 1))
+    _, labels = build(small, AS_OF)
     got = labels.set_index("CUSTOMER_ID")
     assert got.loc["A", "CHURNED"] == 0 and got.loc["A", "FUTURE_VALUE"] == pytest.approx(1199)
     assert got.loc["B", "CHURNED"] == 1 and got.loc["B", "FUTURE_VALUE"] == 0
@@ -103,7 +109,7 @@ def test_label_rules(small):
 
 
 def test_no_labels_when_horizon_passes_the_cut_off(small):
-    _, labels = build(small, dt.date(2025, 8, 15))  # T + 90 days > as_of
+    _, labels = build(small, T + dt.timedelta(days=60))  # T + 90 days > as_of
     assert labels.empty
 
 
@@ -113,21 +119,30 @@ def test_appending_future_data_does_not_change_features_at_t(wh, portfolio):
         ingest_customer_file(wh, f, "r")
     for f in files:
         ingest_transaction_file(wh, f, {}, "r")
-    snaps = features.plan_snapshots(dt.date(2025, 9, 1), 90, 2)
-    first, _ = build(wh, dt.date(2025, 12, 1), snapshots=snaps)
-    wh.execute("UPDATE raw.transactions SET amount = amount * 3 WHERE txn_ts >= '2025-09-01'")
+    as_of = dt.date(2025, 12, 1)
+    snaps = features.plan_snapshots(as_of, 90, 2)
+    holdout = next(s.as_of_date for s in snaps if s.role == "holdout")
+    first, _ = build(wh, as_of, snapshots=snaps)
+    wh.execute("UPDATE raw.transactions SET amount = amount * 3 WHERE txn_ts >= :t", {"t": holdout})
     wh.write_frame(
-        txns([("CUST00000001", "2025-09-02", 5000.0, "approved", "Gas", "Online")]),
+        txns([("CUST00000001", str(holdout), 5000.0, "approved", "Gas", "Online")]),
         "RAW.TRANSACTIONS",
         "append",
     )
-    second, _ = build(wh, dt.date(2025, 12, 1), snapshots=snaps)
+    second, _ = build(wh, as_of, snapshots=snaps)
     cols = ["CUSTOMER_ID", "AS_OF_DATE", *features.FEATURE_NAMES]
-    pd.testing.assert_frame_equal(first[cols], second[cols])
+    past = [pd.Timestamp(s.as_of_date) for s in snaps if s.role != "score"]
+
+    def before_change(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["AS_OF_DATE"].isin(past)][cols].reset_index(drop=True)
+
+    assert len(before_change(first)) > 100
+    pd.testing.assert_frame_equal(before_change(first), before_change(second), check_exact=True)
+    assert not first[cols].equals(second[cols])  # the score cut-off does see the change
 
 
 def test_feature_sql_columns_match_the_registry(small):
-    feats, _ = build(small, dt.date(2025, 12, 1))
+    feats, _ = build(small, AS_OF)
     assert [c for c in feats.columns if c in features.FEATURE_DEFINITIONS] == list(
         features.FEATURE_NAMES
     )
@@ -180,7 +195,7 @@ def test_feature_build_runs_on_the_snowflake_adapter_over_fakesnow():
             "RAW.TRANSACTIONS",
             "append",
         )
-        feats, labels = build(sf, dt.date(2025, 12, 1))
+        feats, labels = build(sf, AS_OF)
     assert feats["CUSTOMER_ID"].tolist() == ["A", "B"]
     assert feats.set_index("CUSTOMER_ID").loc["A", "SPEND_90"] == pytest.approx(150.0)
     assert labels.set_index("CUSTOMER_ID")["CHURNED"].to_dict() == {"A": 0, "B": 1}

@@ -106,9 +106,12 @@ def test_run_sql_file_with_binds(warehouse):
         "VALUES ('T1', 'C1', '2025-01-01 10:00:00', 10.5), "
         "('T2', 'C1', '2025-02-01 10:00:00', 20)"
     )
-    warehouse.run_sql_file("features/10_build_customer_daily", {"as_of": dt.date(2025, 1, 15)})
-    daily = warehouse.fetch_frame("SELECT * FROM features.customer_daily")
-    assert daily["SPEND"].tolist() == [10.5]
+    warehouse.run_sql_file(
+        "features/10_build_customer_periods", {"as_of": dt.date(2025, 1, 15), "grid_days": 30}
+    )
+    periods = warehouse.fetch_frame("SELECT * FROM features.customer_periods")
+    assert periods["SPEND"].astype(float).tolist() == [10.5]
+    assert str(periods["PERIOD_END"].iloc[0])[:10] == "2025-01-15"
 
 
 def test_missing_bind_is_an_error(warehouse):
