@@ -264,19 +264,24 @@ def transaction_chunk(
     ts = np.datetime64(start, "s") + day.astype("timedelta64[D]") + seconds.astype("timedelta64[s]")
     order = np.lexsort((ts, who))
     ids = np.arange(first_id + 1, first_id + n + 1)
+    channel = rng.choice(3, size=n, p=CHANNEL_P)
     return pa.table(
         {
             "TRANSACTION_ID": format_ids("TXN", ids, 12),
             "CUSTOMER_ID": format_ids("CUST", who[order] + 1, 8),
             "TXN_TS": pa.array(ts[order], type=pa.timestamp("us")),
             "AMOUNT": amount[order],
-            "CATEGORY": pa.array(cat_names[cat[order]]).dictionary_encode(),
-            "CHANNEL": pa.array(CHANNELS[rng.choice(3, size=n, p=CHANNEL_P)]).dictionary_encode(),
-            "STATUS": pa.array(
-                np.where(declined[order], "declined", "approved")
-            ).dictionary_encode(),
+            # Dictionary-encoded straight from codes: no per-row Python strings.
+            "CATEGORY": coded(cat[order], cat_names),
+            "CHANNEL": coded(channel, CHANNELS),
+            "STATUS": coded(declined[order], np.array(["approved", "declined"])),
         }
     )
+
+
+def coded(codes: np.ndarray, names: np.ndarray) -> pa.DictionaryArray:
+    """A dictionary-encoded string column from integer codes."""
+    return pa.DictionaryArray.from_arrays(pa.array(codes.astype(np.int32)), pa.array(names))
 
 
 def format_ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:

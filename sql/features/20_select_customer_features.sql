@@ -49,9 +49,6 @@ per_customer AS (
         SUM(IFF(end_gap < 360, gap_sum, 0)) AS gap_sum_360,
         SUM(IFF(end_gap < 360, gap_sq_sum, 0)) AS gap_sq_sum_360,
         SUM(IFF(end_gap < 360, gap_count, 0)) AS gap_count_360,
-        COUNT(DISTINCT IFF(
-            end_gap < 360 AND approved_count > 0, FLOOR(end_gap / 30), NULL
-        )) AS active_months_12,
         SUM(IFF(end_gap < 360, travel_spend, 0)) AS travel_spend_360,
         SUM(IFF(end_gap < 360, necessities_spend, 0)) AS necessities_spend_360,
         SUM(IFF(end_gap < 360, discretionary_spend, 0)) AS discretionary_spend_360,
@@ -69,7 +66,8 @@ monthly AS (
     SELECT
         customer_id,
         as_of_date,
-        SUM(spend) AS month_spend
+        SUM(spend) AS month_spend,
+        SUM(approved_count) AS month_count
     FROM history
     WHERE end_gap < 360
     GROUP BY customer_id, as_of_date, FLOOR(end_gap / 30)
@@ -80,7 +78,8 @@ volatility AS (
     SELECT
         customer_id,
         as_of_date,
-        SUM(month_spend * month_spend) AS sum_sq_month_spend
+        SUM(month_spend * month_spend) AS sum_sq_month_spend,
+        SUM(IFF(month_count > 0, 1, 0)) AS active_months_12
     FROM monthly
     GROUP BY customer_id, as_of_date
 )
@@ -114,7 +113,7 @@ SELECT
         / NULLIF(p.gap_count_360 - 1, 0),
         0
     )), 6) AS interpurchase_std_360,
-    ROUND(p.active_months_12, 6) AS active_months_12,
+    ROUND(COALESCE(v.active_months_12, 0), 6) AS active_months_12,
     ROUND(DATEDIFF(
         DAY, COALESCE(LEAST(c.account_open_date, p.first_txn_date), p.first_txn_date),
         p.as_of_date
