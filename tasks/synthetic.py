@@ -236,7 +236,7 @@ def transaction_chunk(
     part: int,
     first_id: int,
 ) -> pa.Table:
-    """Draw the transactions of customers lo..hi as one Arrow table, ordered by customer/time."""
+    """Draw the transactions of customers lo..hi as one Arrow table, ordered by customer/day."""
     rng = np.random.default_rng([seed, 1, part])
     counts = rng.poisson(daily_intensity(cust, lo, hi, n_days))
     rows, days = np.nonzero(counts)
@@ -252,7 +252,12 @@ def transaction_chunk(
     # P(category | segment) = P(group | segment) / categories in the group.
     p_cat = SEGMENT_GROUP_MIX[:, cat_group] / group_size[cat_group]
     cum = np.cumsum(p_cat, axis=1)
-    cat = (rng.random(n)[:, None] > cum[seg]).sum(axis=1).clip(0, len(cat_names) - 1)
+    u = rng.random(n)
+    cat = np.empty(n, dtype=np.int64)
+    for s in range(len(SEGMENTS)):  # a binary search per segment, not an n x 21 matrix
+        mask = seg == s
+        cat[mask] = np.searchsorted(cum[s], u[mask], side="right")
+    cat = cat.clip(0, len(cat_names) - 1)
     mean_mult = (p_cat * cat_mult).sum(axis=1)
     base_ticket = cust["spend"][who] / (cust["rate"][who] * 30.44 * mean_mult[seg])
     amount = base_ticket * cat_mult[cat] * rng.lognormal(-(TICKET_SIGMA**2) / 2, TICKET_SIGMA, n)
@@ -262,7 +267,7 @@ def transaction_chunk(
     declined = rng.random(n) < cust["decline"][who]
     seconds = rng.integers(6 * 3600, 23 * 3600, size=n)
     ts = np.datetime64(start, "s") + day.astype("timedelta64[D]") + seconds.astype("timedelta64[s]")
-    order = np.lexsort((ts, who))
+    order = slice(None)  # np.nonzero already yields (customer, day) order
     ids = np.arange(first_id + 1, first_id + n + 1)
     channel = rng.choice(3, size=n, p=CHANNEL_P)
     return pa.table(
