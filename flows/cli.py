@@ -124,7 +124,8 @@ def print_summary(result: dict[str, Any]) -> None:
     lines += [
         f"  scored        {counts.get('rows_scored', 0):,} customers, bands "
         f"{counts.get('risk_bands', {})}",
-        f"  warehouse     {result.get('warehouse')}",
+        f"  drift         {', '.join(result.get('drifted') or []) or 'no feature'} over PSI 0.2",
+        f"  warehouse     {result.get('warehouse')} (dashboards read ML.CUSTOMER_360)",
         f"  stage seconds {json.dumps(result.get('seconds', {}))}",
         "  Prefect UI    run `prefect server start` and open http://127.0.0.1:4200/runs",
     ]
@@ -244,6 +245,17 @@ def score(as_of: str = AS_OF, home: Path = HOME) -> None:
 
     counts = run_flow(score_flow, as_of=cut_off)
     typer.echo(f"scored {counts['rows_scored']:,} customers; bands {counts['risk_bands']}")
+
+
+@app.command()
+def drift(as_of: str = AS_OF, home: Path = HOME) -> None:
+    """Population stability of features and scores vs the champion's training data."""
+    cut_off = parse_date(as_of)
+    use_home(home)
+    from flows.monitor import drift_flow
+
+    result = run_flow(drift_flow, as_of=cut_off)
+    typer.echo(f"drifted features: {', '.join(result['drifted']) or 'none'}")
 
 
 @app.command()

@@ -11,8 +11,10 @@ from pydantic import Field
 from flows.common import flow_session, resolve_as_of
 from flows.features import run_features
 from flows.ingest import run_ingest
+from flows.monitor import run_drift
 from flows.score import run_score
 from flows.train import run_train
+from tasks.stages import publish_run_summary
 from tasks.trainers import TrainerName, get_trainer
 
 
@@ -30,6 +32,7 @@ def customer_ml_pipeline(
     seed: int = 7,
     train_snapshots: Annotated[int, Field(ge=1, le=36)] = 6,
     spend_drop_ratio: Annotated[float, Field(ge=0, le=1)] = 0.3,
+    drift_threshold: Annotated[float, Field(gt=0)] = 0.2,
 ) -> dict[str, Any]:
     """Run every stage on one warehouse connection; any failure stops before later writes."""
     get_trainer(trainer).preflight()  # fail before any data moves
@@ -58,7 +61,10 @@ def customer_ml_pipeline(
             settings, wh, log, cut_off, horizon_days, train_snapshots, trainer, promote_margin
         )
         run_score(settings, wh, log, cut_off)
+        monitoring = run_drift(settings, wh, log, cut_off, drift_threshold, fail_on_drift=False)
+        publish_run_summary(log)
         return {
+            "drifted": monitoring["drifted"],
             "run_id": log.run_id,
             "as_of": cut_off,
             "counts": dict(log.counts),

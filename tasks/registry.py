@@ -171,3 +171,14 @@ def load_champion(name: str) -> tuple[Any, str]:
     if current is None:
         raise RuntimeError(f"no champion registered for {name}: run `lifeline train` first")
     return mlflow.sklearn.load_model(f"models:/{name}@champion"), str(current.version)
+
+
+def champion_training_params(name: str) -> dict[str, str]:
+    """The parameters logged with the run that trained the current champion."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient()
+    current = champion(client, name)
+    if current is None:
+        raise RuntimeError(f"no champion registered for {name}: run `lifeline train` first")
+    return dict(client.get_run(current.run_id).data.params)

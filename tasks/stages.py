@@ -15,7 +15,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
-from tasks import features, ingest, quality, registry, scoring
+from tasks import drift, features, ingest, quality, registry, scoring
 from tasks.identifiers import quote_identifier
 from tasks.modeling import ModelConfig, TrainResult
 from tasks.synthetic import generate_portfolio
@@ -218,9 +218,51 @@ def publish_scores(wh: Warehouse, staging: str) -> dict[str, int]:
         )
     finally:
         wh.drop_table(staging)
+    wh.run_sql_file("scoring/10_create_customer_360")
     counts = dict(zip(bands["RISK_BAND"], bands["N"].astype(int), strict=True))
     if FlowRunContext.get() is not None:
         create_table_artifact(
             key="risk-bands", table=[{"band": k, "customers": v} for k, v in counts.items()]
         )
     return counts
+
+
+@task(cache_policy=NO_CACHE)
+def monitor_drift(
+    wh: Warehouse, settings: Any, as_of: dt.date, threshold: float, run_id: str
+) -> drift.DriftReport:
+    """PSI of the scoring population at AS_OF against the champion's training snapshots."""
+    registry.configure_mlflow(settings)
+    params = registry.champion_training_params(registry.CHURN_MODEL)
+    plan = features.plan_snapshots(
+        dt.date.fromisoformat(params["as_of"]),
+        int(params["horizon_days"]),
+        int(params["train_snapshots"]),
+    )
+    reference_dates = [s.as_of_date for s in plan if s.role == "train"]
+    churn, _ = registry.load_champion(registry.CHURN_MODEL)
+    report = drift.compute_drift(
+        drift.fetch_features(wh, reference_dates),
+        drift.fetch_features(wh, [as_of]),
+        features.FEATURE_NAMES,
+        churn,
+        as_of,
+        max(reference_dates),
+        threshold,
+    )
+    drift.record_drift(wh, report, run_id)
+    publish_artifact("drift", drift.drift_markdown(report))
+    return report
+
+
+def publish_run_summary(log: Any) -> None:
+    """A table artifact: seconds and rows per stage of this run."""
+    if FlowRunContext.get() is None:
+        return
+    rows = [{"stage": k, "seconds": v} for k, v in log.seconds.items()]
+    rows += [
+        {"stage": f"count: {k}", "seconds": None, "value": str(v)} for k, v in log.counts.items()
+    ]
+    create_table_artifact(
+        key="run-summary", table=rows, description=f"{log.flow_name} run {log.run_id}"
+    )

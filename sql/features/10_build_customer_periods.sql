@@ -65,7 +65,8 @@ daily_gaps AS (
         ) AS gap_days,
         DATEADD(
             DAY,
-            -:grid_days * CAST(FLOOR((DATEDIFF(DAY, txn_date, :as_of) - 1) / :grid_days) AS INTEGER),
+            -:grid_days
+            * CAST(FLOOR((DATEDIFF(DAY, txn_date, :as_of) - 1) / :grid_days) AS INTEGER),
             :as_of
         ) AS period_end
     FROM daily

@@ -7,7 +7,9 @@
 -- Outputs: rows for FEATURES.CUSTOMER_FEATURES (the caller stages and publishes them).
 -- Binds: :run_id (VARCHAR), :active_days (INTEGER).
 WITH snapshots AS (
-    SELECT as_of_date FROM features.snapshot_dates WHERE flow_run_id = :run_id
+    SELECT as_of_date
+    FROM features.snapshot_dates
+    WHERE flow_run_id = :run_id
 ),
 
 periods AS (
@@ -25,7 +27,7 @@ history AS (
         -- 0 for the period that ends at the cut-off, then multiples of the grid
         DATEDIFF(DAY, periods.period_end, snapshots.as_of_date) AS end_gap
     FROM snapshots
-    INNER JOIN periods ON periods.period_end <= snapshots.as_of_date
+    INNER JOIN periods ON snapshots.as_of_date >= periods.period_end
 ),
 
 per_customer AS (

@@ -3,6 +3,6 @@
 -- Inputs: FEATURES.CUSTOMER_FEATURES. Outputs: view FEATURES.LATEST_CUSTOMER_FEATURES.
 -- Binds: none.
 CREATE OR REPLACE VIEW features.latest_customer_features AS
-SELECT *
-FROM features.customer_features
-WHERE as_of_date = (SELECT MAX(as_of_date) FROM features.customer_features)
+SELECT f.*
+FROM features.customer_features AS f
+WHERE f.as_of_date = (SELECT MAX(latest.as_of_date) FROM features.customer_features AS latest)

@@ -59,6 +59,13 @@ def test_pipeline_fills_every_contract_table(first_run):
     )
     assert lineage["FLOW_RUN_ID"].notna().all() and lineage["CHURN_MODEL_VERSION"].notna().all()
     assert wh.list_tables("ML", "STG_") == [] and wh.list_tables("FEATURES", "STG_") == []
+    assert wh.row_count("ML.CUSTOMER_360") == wh.scalar(
+        "SELECT COUNT(DISTINCT customer_id) FROM ml.customer_scores"
+    )
+    drift = wh.fetch_frame(
+        "SELECT * FROM ml.drift_metrics WHERE flow_run_id = :r", {"r": first["run_id"]}
+    )
+    assert "CHURN_SCORE" in set(drift["FEATURE_NAME"]) and drift["PSI"].notna().all()
     wh.close()
 
 
