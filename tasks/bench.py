@@ -81,7 +81,7 @@ def run_bench(
         lambda: generate_portfolio(folder, customers, transactions, seed),
         lambda r: r.transactions,
     )
-    wh = DuckDBWarehouse(settings.duckdb_path)
+    wh = DuckDBWarehouse(settings.duckdb_path, settings.duckdb_memory_limit)
     wh.bootstrap()
     run_id, horizon = "bench", 90
 

@@ -209,75 +209,126 @@ def parsed_select(
         f"{cust} AS raw_customer, {ts} AS raw_ts, {amount} AS raw_amount, "
         f"{text('transaction_id', 'NULL')} AS raw_id, "
         f"{text('category', 'NULL')} AS category, {text('channel', 'NULL')} AS channel, "
-        f"LOWER({text('status', repr('approved'))}) AS status, "
-        f"CAST({q['txn_ts']} AS VARCHAR) AS ts_text, CAST({q['amount']} AS VARCHAR) AS amount_text "
+        f"LOWER({text('status', repr('approved'))}) AS status "
         f"FROM {staged}) "
         f"SELECT source_row, {txn_id} AS transaction_id, raw_customer AS customer_id, "
-        "raw_ts AS txn_ts, raw_amount AS amount, category, channel, status, ts_text, amount_text "
-        "FROM src"
+        "raw_ts AS txn_ts, raw_amount AS amount, category, channel, status FROM src"
     )
 
 
-def check_parsed(wh: Warehouse, parsed: str, path: str, max_ts: str) -> int:
-    """Fail with file, row and column for the first unusable row; return the row count."""
+@dataclass
+class FileCheck:
+    """What the validation pass learned about one file."""
+
+    rows: int
+    min_id: str
+    max_id: str
+
+
+def check_parsed(
+    wh: Warehouse,
+    parsed: str,
+    path: str,
+    max_ts: str,
+    staged: str = "",
+    cols: Mapping[str, str | None] | None = None,
+) -> FileCheck:
+    """Fail with file, row and column for the first unusable row; else the file's stats.
+
+    One aggregate pass over the file; the offending raw value is fetched only on failure.
+    """
     stats = wh.fetch_frame(
         f"WITH p AS ({parsed}) SELECT COUNT(*) AS n, "
         "MIN(IFF(customer_id IS NULL OR customer_id = '', source_row, NULL)) AS bad_customer, "
         "MIN(IFF(txn_ts IS NULL, source_row, NULL)) AS bad_ts, "
-        "MIN_BY(ts_text, IFF(txn_ts IS NULL, source_row, NULL)) AS bad_ts_value, "
         "MIN(IFF(amount IS NULL, source_row, NULL)) AS bad_amount, "
-        "MIN_BY(amount_text, IFF(amount IS NULL, source_row, NULL)) AS bad_amount_value, "
         f"MIN(IFF(ABS(amount) > {MAX_ABS_AMOUNT}, source_row, NULL)) AS huge_amount, "
         "MIN(IFF(txn_ts > CAST(:max_ts AS TIMESTAMP_NTZ), source_row, NULL)) AS future_ts, "
-        "MIN_BY(ts_text, IFF(txn_ts > CAST(:max_ts AS TIMESTAMP_NTZ), source_row, NULL)) "
-        "AS future_value, COUNT(*) - COUNT(DISTINCT transaction_id) AS dup_ids FROM p",
+        "COUNT(*) - COUNT(DISTINCT transaction_id) AS dup_ids, "
+        "MIN(transaction_id) AS min_id, MAX(transaction_id) AS max_id FROM p",
         {"max_ts": max_ts},
     ).iloc[0]
     if int(stats["N"]) == 0:
         raise IngestError(f"{path}: the file has no data rows")
     problems = [
         ("BAD_CUSTOMER", "customer_id", "is empty", None),
-        ("BAD_TS", "txn_ts", "is not a recognised date/time", "BAD_TS_VALUE"),
-        ("BAD_AMOUNT", "amount", "is not a number", "BAD_AMOUNT_VALUE"),
+        ("BAD_TS", "txn_ts", "is not a recognised date/time", "txn_ts"),
+        ("BAD_AMOUNT", "amount", "is not a number", "amount"),
         ("HUGE_AMOUNT", "amount", f"exceeds {MAX_ABS_AMOUNT:,} in absolute value", None),
-        ("FUTURE_TS", "txn_ts", f"is in the future (after {max_ts})", "FUTURE_VALUE"),
+        ("FUTURE_TS", "txn_ts", f"is in the future (after {max_ts})", "txn_ts"),
     ]
-    for key, role, what, value_key in problems:
+    for key, role, what, value_role in problems:
         if not pd.isna(stats[key]):
-            value = f" (value {stats[value_key]!r})" if value_key else ""
-            raise IngestError(f"{path}: row {int(stats[key])}: column {role} {what}{value}")
+            row = int(stats[key])
+            value = ""
+            if value_role and staged and cols and cols.get(value_role):
+                raw = wh.scalar(
+                    f"SELECT CAST({quote_source_column(cols[value_role])} AS VARCHAR) "
+                    f"FROM {staged} WHERE source_row = :r",
+                    {"r": row},
+                )
+                value = f" (value {raw!r})"
+            raise IngestError(f"{path}: row {row}: column {role} {what}{value}")
     if int(stats["DUP_IDS"]):
         raise IngestError(f"{path}: {int(stats['DUP_IDS'])} duplicate transaction ids in the file")
-    return int(stats["N"])
+    return FileCheck(int(stats["N"]), str(stats["MIN_ID"]), str(stats["MAX_ID"]))
+
+
+def overlapping_loads(wh: Warehouse, check: FileCheck) -> list[str]:
+    """Earlier transaction loads whose id range overlaps this file's (unknown range = overlap)."""
+    return wh.fetch_frame(
+        "SELECT load_id FROM raw.load_manifest WHERE dataset = 'transactions' AND ("
+        "min_transaction_id IS NULL OR max_transaction_id IS NULL OR NOT ("
+        "max_transaction_id < :lo OR min_transaction_id > :hi))",
+        {"lo": check.min_id, "hi": check.max_id},
+    )["LOAD_ID"].tolist()
 
 
 def publish_transactions(
-    wh: Warehouse, parsed: str, load_id: str, uri: str, run_id: str, rows: int
+    wh: Warehouse, parsed: str, load_id: str, uri: str, run_id: str, check: FileCheck
 ) -> int:
-    """Insert new rows, new customer ids and the manifest row in one transaction."""
-    params = {"load_id": load_id, "run_id": run_id, "uri": uri, "rows": rows}
+    """Insert new rows, new customer ids and the manifest row in one transaction.
+
+    Rows whose id is already loaded are skipped. Only loads whose id range overlaps this
+    file's are searched, so a file of fresh ids never scans the whole table.
+    """
+    params = {
+        "load_id": load_id,
+        "run_id": run_id,
+        "uri": uri,
+        "rows": check.rows,
+        "lo": check.min_id,
+        "hi": check.max_id,
+    }
+    overlaps = overlapping_loads(wh, check)
+    guard = ""
+    if overlaps:
+        names = [f":o{i}" for i in range(len(overlaps))]
+        params |= {f"o{i}": load for i, load in enumerate(overlaps)}
+        guard = (
+            "WHERE NOT EXISTS (SELECT 1 FROM raw.transactions AS t WHERE t.load_id IN ("
+            f"{', '.join(names)}) AND t.transaction_id = p.transaction_id)"
+        )
     before = wh.row_count("RAW.TRANSACTIONS")
     with wh.transaction():
         wh.execute(
             "INSERT INTO raw.transactions (transaction_id, customer_id, txn_ts, amount, category,"
             " channel, status, load_id, flow_run_id) "
-            f"SELECT p.transaction_id, p.customer_id, p.txn_ts, CAST(p.amount AS NUMBER(18, 2)), "
-            f"p.category, p.channel, p.status, :load_id, :run_id FROM ({parsed}) AS p "
-            "WHERE NOT EXISTS (SELECT 1 FROM raw.transactions AS t "
-            "WHERE t.transaction_id = p.transaction_id)",
+            "SELECT p.transaction_id, p.customer_id, p.txn_ts, CAST(p.amount AS NUMBER(18, 2)), "
+            f"p.category, p.channel, p.status, :load_id, :run_id FROM ({parsed}) AS p {guard}",
             params,
         )
         wh.execute(
             "INSERT INTO raw.customers (customer_id, load_id, flow_run_id, loaded_at) "
-            f"SELECT DISTINCT p.customer_id, :load_id, :run_id, CURRENT_TIMESTAMP() "
+            "SELECT DISTINCT p.customer_id, :load_id, :run_id, CURRENT_TIMESTAMP() "
             f"FROM ({parsed}) AS p WHERE NOT EXISTS (SELECT 1 FROM raw.customers AS c "
             "WHERE c.customer_id = p.customer_id)",
             params,
         )
         wh.execute(
             "INSERT INTO raw.load_manifest (load_id, dataset, source_uri, row_count, "
-            "loaded_at, flow_run_id) "
-            "SELECT :load_id, 'transactions', :uri, :rows, CURRENT_TIMESTAMP(), :run_id",
+            "loaded_at, flow_run_id, min_transaction_id, max_transaction_id) "
+            "SELECT :load_id, 'transactions', :uri, :rows, CURRENT_TIMESTAMP(), :run_id, :lo, :hi",
             params,
         )
     return wh.row_count("RAW.TRANSACTIONS") - before
@@ -303,9 +354,9 @@ def ingest_transaction_file(
         with wh.staged_file(path, kind) as (staged, dtypes):
             cols = resolve_columns(list(dtypes), mapping, uri)
             parsed = parsed_select(staged, cols, dtypes, date_format)
-            rows = check_parsed(wh, parsed, uri, max_ts)
-            inserted = publish_transactions(wh, parsed, load_id, uri, run_id, rows)
-    return inserted, rows - inserted
+            check = check_parsed(wh, parsed, uri, max_ts, staged, cols)
+            inserted = publish_transactions(wh, parsed, load_id, uri, run_id, check)
+    return inserted, check.rows - inserted
 
 
 def ingest_customer_file(wh: Warehouse, uri: str, run_id: str) -> int | None:

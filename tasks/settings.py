@@ -31,6 +31,9 @@ class LifelineSettings(BaseSettings):
     snowflake_statement_timeout_s: int = Field(3600, ge=1)
     snowflake_network_timeout_s: int = Field(120, ge=1)
 
+    # DuckDB's buffer pool defaults to 80 % of RAM; cap it so the whole run stays small.
+    duckdb_memory_limit: str = "3GB"
+
     # MLflow: defaults to a sqlite file under home.
     mlflow_tracking_uri: str | None = None
 

@@ -21,6 +21,6 @@ def open_warehouse(settings: LifelineSettings) -> Warehouse:
     else:
         from tasks.warehouse.duckdb import DuckDBWarehouse
 
-        wh = DuckDBWarehouse(settings.duckdb_path)
+        wh = DuckDBWarehouse(settings.duckdb_path, settings.duckdb_memory_limit)
     wh.bootstrap()
     return wh

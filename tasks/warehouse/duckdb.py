@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -30,8 +31,9 @@ class DuckDBWarehouse(Warehouse):
         self.path = str(path)
         self.con = duckdb.connect(self.path)
         if memory_limit:
+            if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*[KMGT]i?B", memory_limit):
+                raise ValueError(f"memory limit must look like 3GB, got {memory_limit!r}")
             self.con.execute(f"SET memory_limit = '{memory_limit}'")
-        # Stale staging from a killed run must not block the file: nothing else to set up.
 
     def _execute(self, text: str, params: Mapping[str, Any]) -> None:
         self.con.execute(text, dict(params) or None)

@@ -123,3 +123,20 @@ def test_s3_source(wh, tmp_path, monkeypatch):
         assert load(wh, files[0]) is None
         manifest = wh.fetch_frame("SELECT source_uri FROM raw.load_manifest")
         assert manifest["SOURCE_URI"].tolist() == files
+
+
+def test_id_ranges_limit_the_duplicate_search_but_never_miss_an_overlap(wh, tmp_path):
+    ids = {**MAP, "transaction_id": "id"}
+
+    def file(name: str, numbers: range) -> str:
+        rows = "".join(f"T{n:03d},A,1997010{n % 9 + 1},{n}\n" for n in numbers)
+        return write(tmp_path, name, "id,cust,date,value\n" + rows)
+
+    assert load(wh, file("a.csv", range(1, 4)), ids) == (3, 0)
+    assert load(wh, file("b.csv", range(3, 6)), ids) == (2, 1)  # T003 overlaps
+    assert load(wh, file("c.csv", range(7, 10)), ids) == (3, 0)  # disjoint range
+    ranges = wh.fetch_frame(
+        "SELECT min_transaction_id, max_transaction_id FROM raw.load_manifest ORDER BY 1"
+    )
+    assert ranges.values.tolist() == [["T001", "T003"], ["T003", "T005"], ["T007", "T009"]]
+    assert wh.scalar("SELECT COUNT(DISTINCT transaction_id) FROM raw.transactions") == 8
