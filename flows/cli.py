@@ -259,6 +259,21 @@ def drift(as_of: str = AS_OF, home: Path = HOME) -> None:
 
 
 @app.command()
+def blocks(env: str = typer.Option("dev", "--env", help="dev or prod")) -> None:
+    """Create the Prefect blocks (Snowflake key pair, AWS, S3) from environment variables."""
+    from tasks.blocks import create_blocks
+
+    try:
+        names = create_blocks(env)
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(
+        f"saved blocks {names.snowflake_connector}, {names.snowflake_credentials}, "
+        f"{names.aws_credentials}, {names.results_bucket}"
+    )
+
+
+@app.command()
 def bench(
     customers: int = typer.Option(5000, "--customers"),
     transactions: int = typer.Option(1_000_000, "--transactions"),

@@ -1,0 +1,255 @@
+"""SageMaker trainer: the shared model code in the scikit-learn framework container."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import tarfile
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from tasks.modeling import ModelConfig, TrainResult
+from tasks.trainers.base import TrainerUnavailableError
+from tasks.trainers.sagemaker_entry import MODEL_FILE
+
+ROOT = Path(__file__).resolve().parents[2]
+ENTRY_POINT = "tasks/trainers/sagemaker_entry.py"
+# What the container installs on top of its own scikit-learn (the models need these pins).
+CONTAINER_REQUIREMENTS = (
+    "scikit-learn==1.9.1",
+    "pandas>=2.2",
+    "pyarrow",
+    "scipy",
+    "joblib",
+    "pydantic>=2",
+)
+TERMINAL = {"Completed", "Failed", "Stopped"}
+
+
+class TrainingJobError(RuntimeError):
+    """A training job ended without a model; the message carries SageMaker's reason."""
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Where one training job reads and writes."""
+
+    name: str
+    bucket: str
+    prefix: str
+
+    @property
+    def train_uri(self) -> str:
+        """S3 prefix of the training channel."""
+        return f"s3://{self.bucket}/{self.prefix}/training/{self.name}/train/"
+
+    @property
+    def source_uri(self) -> str:
+        """S3 object holding the script-mode source tarball."""
+        return f"s3://{self.bucket}/{self.prefix}/training/{self.name}/source/sourcedir.tar.gz"
+
+    @property
+    def output_uri(self) -> str:
+        """S3 prefix SageMaker writes model.tar.gz under."""
+        return f"s3://{self.bucket}/{self.prefix}/models/"
+
+
+def job_name(training_set: pd.DataFrame, config: ModelConfig, horizon_days: int) -> str:
+    """Deterministic per data and config: a retried flow attaches to the same job."""
+    digest = hashlib.sha256(pd.util.hash_pandas_object(training_set, index=False).values)
+    digest.update(json.dumps([config.model_dump(mode="json"), horizon_days]).encode())
+    return f"lifeline-train-{digest.hexdigest()[:20]}"
+
+
+def source_tarball() -> bytes:
+    """The tasks package and a requirements file, as SageMaker script mode expects."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted((ROOT / "tasks").rglob("*.py")):
+            tar.add(path, arcname=str(path.relative_to(ROOT)))
+        data = "\n".join(CONTAINER_REQUIREMENTS).encode() + b"\n"
+        info = tarfile.TarInfo("requirements.txt")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buffer.getvalue()
+
+
+class SageMakerTrainer:
+    """Writes the training set to S3, runs a training job, fetches model.tar.gz."""
+
+    name = "sagemaker"
+
+    def __init__(
+        self,
+        settings: Any,
+        sagemaker_client: Any = None,
+        s3_client: Any = None,
+        poll_seconds: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self._sm, self._s3 = sagemaker_client, s3_client
+        self.poll_seconds = poll_seconds
+
+    @property
+    def sm(self) -> Any:
+        """SageMaker client with explicit timeouts and standard retries."""
+        if self._sm is None:
+            import boto3
+
+            from tasks.s3 import S3_CONFIG
+
+            self._sm = boto3.client(
+                "sagemaker", region_name=self.settings.aws_region, config=S3_CONFIG
+            )
+        return self._sm
+
+    @property
+    def s3(self) -> Any:
+        """S3 client with explicit timeouts."""
+        if self._s3 is None:
+            from tasks.s3 import s3_client
+
+            self._s3 = s3_client()
+        return self._s3
+
+    def preflight(self) -> None:
+        """Fail before any data moves when the bucket, role or credentials are missing."""
+        missing = [
+            name
+            for name, value in (
+                ("LIFELINE_S3_BUCKET", self.settings.s3_bucket),
+                ("LIFELINE_SAGEMAKER_ROLE_ARN", self.settings.sagemaker_role_arn),
+            )
+            if not value
+        ]
+        if missing:
+            raise TrainerUnavailableError(f"trainer 'sagemaker' needs {', '.join(missing)}")
+        import boto3
+
+        if boto3.Session().get_credentials() is None:
+            raise TrainerUnavailableError("trainer 'sagemaker' found no AWS credentials")
+
+    def train(
+        self, training_set: pd.DataFrame, config: ModelConfig, horizon_days: int
+    ) -> TrainResult:
+        """Submit (or attach to) the job, wait for it, and load its models."""
+        spec = self.submit(training_set, config, horizon_days)
+        return self.fetch(self.wait(spec.name))
+
+    def spec_for(self, name: str) -> JobSpec:
+        """Bucket and prefix of a job from settings."""
+        return JobSpec(name, self.settings.s3_bucket, self.settings.s3_prefix.strip("/"))
+
+    def submit(self, training_set: pd.DataFrame, config: ModelConfig, horizon_days: int) -> JobSpec:
+        """Upload data and code, then create the job; an existing job of that name is reused."""
+        from botocore.exceptions import ClientError
+
+        from tasks.s3 import split_uri
+
+        spec = self.spec_for(job_name(training_set, config, horizon_days))
+        bucket, key = split_uri(spec.train_uri + "training_set.parquet")
+        buffer = io.BytesIO()
+        training_set.to_parquet(buffer, index=False)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+        bucket, key = split_uri(spec.source_uri)
+        self.s3.put_object(Bucket=bucket, Key=key, Body=source_tarball())
+        hyper = {k: json.dumps(v) for k, v in config.model_dump(mode="json").items()}
+        hyper |= {
+            "horizon_days": str(horizon_days),
+            "sagemaker_program": json.dumps(ENTRY_POINT),
+            "sagemaker_submit_directory": json.dumps(spec.source_uri),
+        }
+        try:
+            self.sm.create_training_job(
+                TrainingJobName=spec.name,
+                AlgorithmSpecification={
+                    "TrainingImage": self.image_uri(),
+                    "TrainingInputMode": "File",
+                },
+                RoleArn=self.settings.sagemaker_role_arn,
+                HyperParameters=hyper,
+                InputDataConfig=[
+                    {
+                        "ChannelName": "train",
+                        "DataSource": {
+                            "S3DataSource": {
+                                "S3DataType": "S3Prefix",
+                                "S3Uri": spec.train_uri,
+                                "S3DataDistributionType": "FullyReplicated",
+                            }
+                        },
+                        "ContentType": "application/x-parquet",
+                    }
+                ],
+                OutputDataConfig={"S3OutputPath": spec.output_uri},
+                ResourceConfig={
+                    "InstanceType": self.settings.sagemaker_instance_type,
+                    "InstanceCount": 1,
+                    "VolumeSizeInGB": 30,
+                },
+                StoppingCondition={"MaxRuntimeInSeconds": self.settings.sagemaker_max_wait_s},
+                Tags=[{"Key": "project", "Value": "lifeline"}],
+            )
+        except ClientError as exc:
+            # A retry of the same flow must not start a second job (RELIABILITY 25).
+            if (
+                exc.response["Error"]["Code"] not in ("ResourceInUse", "ValidationException")
+                or "already" not in str(exc).lower()
+                and "in use" not in str(exc).lower()
+            ):
+                raise
+        return spec
+
+    def image_uri(self) -> str:
+        """The scikit-learn framework training image for the configured region/version."""
+        from sagemaker.core import image_uris
+
+        return image_uris.retrieve(
+            "sklearn",
+            self.settings.aws_region,
+            version=self.settings.sagemaker_framework_version,
+            instance_type=self.settings.sagemaker_instance_type,
+            image_scope="training",
+        )
+
+    def wait(self, name: str) -> dict:
+        """Poll until the job ends, within our own deadline; raise with SageMaker's reason."""
+        deadline = time.monotonic() + self.settings.sagemaker_max_wait_s
+        while True:
+            job = self.sm.describe_training_job(TrainingJobName=name)
+            status = job["TrainingJobStatus"]
+            if status == "Completed":
+                return job
+            if status in TERMINAL:
+                reason = job.get("FailureReason") or job.get("SecondaryStatus") or "no reason"
+                raise TrainingJobError(f"training job {name} {status.lower()}: {reason}")
+            if time.monotonic() > deadline:
+                raise TrainingJobError(
+                    f"training job {name} still {status} after "
+                    f"{self.settings.sagemaker_max_wait_s} s (our deadline); not waiting longer"
+                )
+            time.sleep(self.poll_seconds)
+
+    def fetch(self, job: dict) -> TrainResult:
+        """Download model.tar.gz and load the TrainResult the entry point wrote."""
+        import joblib
+
+        from tasks.s3 import split_uri
+
+        bucket, key = split_uri(job["ModelArtifacts"]["S3ModelArtifacts"])
+        with tempfile.TemporaryDirectory(prefix="lifeline-model-") as tmp:
+            archive = Path(tmp) / "model.tar.gz"
+            self.s3.download_file(bucket, key, str(archive))
+            with tarfile.open(archive) as tar:
+                member = tar.getmember(MODEL_FILE)  # only the file we wrote, nothing else
+                tar.extract(member, tmp, filter="data")
+            result = joblib.load(Path(tmp) / MODEL_FILE)
+        if not isinstance(result, TrainResult):
+            raise TrainingJobError(f"{job['TrainingJobName']}: artifact is not a Lifeline model")
+        return result

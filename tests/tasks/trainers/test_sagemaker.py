@@ -1,0 +1,167 @@
+"""SageMaker trainer: moto for the AWS API, the entry point run under the container contract."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from moto import mock_aws
+
+from tasks.modeling import ModelConfig, TrainResult, matrix
+from tasks.settings import load_settings
+from tasks.trainers.local import LocalTrainer
+from tasks.trainers.sagemaker import SageMakerTrainer, TrainingJobError
+from tests.tasks.test_modeling import training_set
+
+ROLE = "arn:aws:iam::123456789012:role/lifeline-sagemaker"
+
+
+@pytest.fixture
+def aws(monkeypatch):
+    """Fake credentials and a moto account with the data bucket."""
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws():
+        boto3.client("s3").create_bucket(Bucket="lifeline-data")
+        yield
+
+
+def trainer(tmp_path, **kw) -> SageMakerTrainer:
+    """A trainer configured for the moto bucket and role."""
+    settings = load_settings(
+        home=tmp_path, s3_bucket="lifeline-data", sagemaker_role_arn=ROLE, **kw
+    )
+    return SageMakerTrainer(settings, poll_seconds=0)
+
+
+def run_container(job: dict, tmp_path: Path) -> None:
+    """Do what the scikit-learn container does: fetch channel + code, run, tar SM_MODEL_DIR."""
+    s3 = boto3.client("s3")
+    hyper = job["HyperParameters"]
+    bucket, _, prefix = job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"][
+        5:
+    ].partition("/")
+    train, code, model = tmp_path / "train", tmp_path / "code", tmp_path / "model"
+    for path in (train, code, model):
+        path.mkdir()
+    for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
+        s3.download_file(bucket, obj["Key"], str(train / Path(obj["Key"]).name))
+    src_bucket, _, src_key = json.loads(hyper["sagemaker_submit_directory"])[5:].partition("/")
+    body = s3.get_object(Bucket=src_bucket, Key=src_key)["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        tar.extractall(code, filter="data")
+    assert (code / "requirements.txt").read_text().startswith("scikit-learn==")
+    env = {
+        "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(code),
+        "SM_CHANNEL_TRAIN": str(train),
+        "SM_MODEL_DIR": str(model),
+        "SM_HPS": json.dumps(hyper),
+    }
+    program = json.loads(hyper["sagemaker_program"])
+    subprocess.run([sys.executable, program], cwd=code, env=env, check=True, timeout=600)
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in model.iterdir():
+            tar.add(path, arcname=path.name)
+    out_bucket, _, out_key = job["ModelArtifacts"]["S3ModelArtifacts"][5:].partition("/")
+    s3.put_object(Bucket=out_bucket, Key=out_key, Body=buffer.getvalue())
+
+
+def test_sagemaker_job_round_trip_gives_an_interchangeable_model(aws, tmp_path):
+    data, config = training_set(900), ModelConfig(max_iter=40)
+    sm_trainer = trainer(tmp_path / "home")
+    spec = sm_trainer.submit(data, config, 90)
+    job = sm_trainer.sm.describe_training_job(TrainingJobName=spec.name)
+    assert job["AlgorithmSpecification"]["TrainingImage"].endswith(
+        "sagemaker-scikit-learn:1.4-2-cpu-py3"
+    )
+    run_container(job, tmp_path)
+    result = sm_trainer.fetch(sm_trainer.wait(spec.name))
+    local = LocalTrainer().train(data, config, 90)
+    assert isinstance(result, TrainResult)
+    assert result.features == local.features
+    assert type(result.churn_model) is type(local.churn_model)
+    holdout = matrix(data[data["ROLE"] == "holdout"], result.features)
+    assert result.churn_model.predict_proba(holdout).shape == (len(holdout), 2)
+    assert result.metrics["churn_roc_auc"] == pytest.approx(local.metrics["churn_roc_auc"])
+    # a retried flow re-submits: same name, the job is attached to, not created twice
+    assert sm_trainer.submit(data, config, 90).name == spec.name
+    assert len(sm_trainer.sm.list_training_jobs()["TrainingJobSummaries"]) == 1
+
+
+def test_preflight_needs_bucket_and_role(tmp_path):
+    bare = SageMakerTrainer(load_settings(home=tmp_path))
+    from tasks.trainers import TrainerUnavailableError
+
+    with pytest.raises(TrainerUnavailableError, match="LIFELINE_S3_BUCKET"):
+        bare.preflight()
+
+
+@pytest.mark.parametrize(
+    ("status", "extra", "message"),
+    [
+        ("Failed", {"FailureReason": "AlgorithmError: boom"}, "failed: AlgorithmError: boom"),
+        ("Stopped", {"SecondaryStatus": "MaxRuntimeExceeded"}, "stopped: MaxRuntimeExceeded"),
+        ("Stopped", {"SecondaryStatus": "MaxWaitTimeExceeded"}, "stopped: MaxWaitTimeExceeded"),
+        ("Stopped", {"SecondaryStatus": "Stopped"}, "stopped: Stopped"),
+    ],
+)
+def test_terminal_failures_raise_with_the_reason(tmp_path, status, extra, message):
+    client = boto3.client(
+        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    stub = Stubber(client)
+    base = {
+        "TrainingJobName": "j",
+        "TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/j",
+        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/k"},
+        "AlgorithmSpecification": {"TrainingInputMode": "File"},
+        "ResourceConfig": {"VolumeSizeInGB": 1},
+        "StoppingCondition": {},
+        "CreationTime": "2026-01-01",
+        "SecondaryStatus": "Training",
+    }
+    stub.add_response("describe_training_job", {**base, "TrainingJobStatus": "InProgress"})
+    stub.add_response("describe_training_job", {**base, "TrainingJobStatus": status, **extra})
+    sm = SageMakerTrainer(load_settings(home=tmp_path), sagemaker_client=client, poll_seconds=0)
+    with stub, pytest.raises(TrainingJobError, match=message):
+        sm.wait("j")
+
+
+def test_our_deadline_stops_waiting(tmp_path):
+    client = boto3.client(
+        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    stub = Stubber(client)
+    stub.add_response(
+        "describe_training_job",
+        {
+            "TrainingJobName": "j",
+            "TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/j",
+            "TrainingJobStatus": "InProgress",
+            "SecondaryStatus": "Training",
+            "ModelArtifacts": {"S3ModelArtifacts": "s3://b/k"},
+            "AlgorithmSpecification": {"TrainingInputMode": "File"},
+            "ResourceConfig": {"VolumeSizeInGB": 1},
+            "StoppingCondition": {},
+            "CreationTime": "2026-01-01",
+        },
+    )
+    settings = load_settings(home=tmp_path, sagemaker_max_wait_s=60)
+    sm = SageMakerTrainer(settings, sagemaker_client=client, poll_seconds=0)
+    sm.settings = settings.model_copy(update={"sagemaker_max_wait_s": -1})
+    with stub, pytest.raises(TrainingJobError, match="our deadline"):
+        sm.wait("j")
