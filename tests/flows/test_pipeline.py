@@ -149,3 +149,128 @@ def test_invalid_parameters_are_rejected_before_any_task(prefect_harness, home):
     with pytest.raises(ParameterTypeError):
         customer_ml_pipeline(as_of="not-a-date")
     assert not (home / "warehouse.duckdb").exists()
+
+
+def truncate_portfolio(source, target, cut_off) -> None:
+    """Copy a portfolio folder keeping only transactions before CUT_OFF."""
+    import datetime as dt
+    import shutil
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    shutil.copytree(source / "customers", target / "customers")
+    (target / "transactions").mkdir(parents=True)
+    for path in sorted((source / "transactions").glob("*.parquet")):
+        table = pq.read_table(path)
+        cut = pa.scalar(dt.datetime.combine(cut_off, dt.time()), type=table["TXN_TS"].type)
+        keep = pc.less(table["TXN_TS"], cut)
+        pq.write_table(table.filter(keep), target / "transactions" / path.name)
+
+
+def test_back_test_equals_run_on_truncated_history(
+    prefect_harness, portfolio, tmp_path, monkeypatch
+):
+    import datetime as dt
+
+    from flows.pipeline import customer_ml_pipeline
+
+    as_of = dt.date(2025, 10, 1)
+    truncate_portfolio(portfolio, tmp_path / "short", as_of)
+    results, tables = [], []
+    for name, source in (("long", portfolio), ("short", tmp_path / "short")):
+        monkeypatch.setenv("LIFELINE_HOME", str(tmp_path / name))
+        results.append(customer_ml_pipeline(source=str(source), as_of=as_of))
+        wh = open_home(tmp_path / name)
+        tables.append(
+            {
+                t: wh.con.execute(
+                    f"SELECT * EXCLUDE (flow_run_id{extra}) FROM {t} ORDER BY ALL"
+                ).fetch_df()
+                for t, extra in (
+                    ("features.customer_features", ""),
+                    ("features.labels", ""),
+                    ("ml.customer_scores", ", scored_at"),
+                )
+            }
+        )
+        wh.close()
+    long, short = results
+    assert long["counts"]["raw_transactions"] > short["counts"]["raw_transactions"]
+    assert long["metrics"] == pytest.approx(short["metrics"], rel=1e-9, nan_ok=True)
+    for name in tables[0]:
+        assert len(tables[0][name]) > 0, name
+        import pandas as pd
+
+        pd.testing.assert_frame_equal(tables[0][name], tables[1][name], check_exact=True)
+
+
+def test_broken_labels_stop_the_features_flow_before_publishing(first_run, monkeypatch):
+    from flows.features import features_flow
+    from tasks.quality import QualityGateError
+
+    home, first, _, _ = first_run
+    monkeypatch.setenv("LIFELINE_HOME", str(home))
+    wh = open_home(home)
+    before = [snapshot(wh, t) for t in ("features.customer_features", "features.labels")]
+    wh.close()
+    from tasks import features
+
+    real = features.stage_labels
+
+    def broken_join(wh, *args, **kwargs):
+        staging = real(wh, *args, **kwargs)
+        wh.execute(f"UPDATE {staging} SET churned = 1")  # e.g. a label join that lost rows
+        return staging
+
+    monkeypatch.setattr(features, "stage_labels", broken_join)
+    with pytest.raises(QualityGateError, match=r"expect_column_mean_to_be_between\(CHURNED\)"):
+        features_flow(as_of=first["as_of"])
+    wh = open_home(home)
+    assert [snapshot(wh, t) for t in ("features.customer_features", "features.labels")] == before
+    assert wh.list_tables("FEATURES", "STG_") == []
+    wh.close()
+
+
+def test_unknown_status_stops_ingest_at_the_raw_gate(prefect_harness, tmp_path, monkeypatch):
+    from flows.ingest import ingest_flow
+    from tasks.quality import QualityGateError
+
+    monkeypatch.setenv("LIFELINE_HOME", str(tmp_path / "raw-gate"))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("cust,date,value,state\nA,20250101,10,approved\nA,20250102,11,chargeback\n")
+    with pytest.raises(QualityGateError, match=r"expect_column_values_to_be_in_set\(STATUS\)"):
+        ingest_flow(
+            source=str(bad),
+            columns={"customer_id": "cust", "txn_ts": "date", "amount": "value", "status": "state"},
+        )
+    wh = open_home(tmp_path / "raw-gate")
+    gate = wh.fetch_frame("SELECT suite_name, success, failed_names FROM ops.quality_results")
+    assert gate["SUCCESS"].tolist() == [False]
+    assert wh.row_count("FEATURES.LABELS") == 0
+    wh.close()
+
+
+def test_clean_run_publishes_artifacts(first_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+    _, first, _, _ = first_run
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[first["run_id"]])
+            )
+        )
+    keys = {a.key for a in artifacts}
+    assert {
+        "quality-raw-transactions",
+        "quality-customer-features",
+        "quality-training-labels",
+        "quality-customer-scores",
+        "model-card",
+        "risk-bands",
+        "drift",
+        "run-summary",
+    } <= keys
