@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 TOOLS_STAMP := .venv-tools/.installed-$(shell cat tools/checkov.lock tools/package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: install tools demo test test-e2e lint lock clean
+.PHONY: install tools demo test test-e2e bench lint lock clean
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,9 @@ test: lint
 
 test-e2e: install
 	$(BIN)/pytest -m e2e $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/lifeline bench --customers 5000 --transactions 1000000
 
 # Re-resolve the lock after editing pyproject.toml dependencies.
 lock:
