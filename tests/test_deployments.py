@@ -91,3 +91,19 @@ def test_deploy_workflow_uses_oidc_and_gates_prod():
     assert "aws-access-key-id" not in text and "role-to-assume" in text
     assert "prefect --no-prompt deploy --all" in text
     assert deploy["jobs"]["terraform"]["environment"] == "${{ matrix.env }}"
+
+
+@pytest.mark.parametrize("kind", ["ecs", "process"])
+def test_committed_base_job_templates_are_prefect_templates(kind):
+    import json
+
+    template = json.loads((ROOT / "deployments" / f"{kind}-base-job-template.json").read_text())
+    assert {"job_configuration", "variables"} <= set(template)
+    assert "{{ command }}" in json.dumps(template["job_configuration"])
+
+
+def test_dockerfile_installs_the_lock_and_runs_unprivileged():
+    text = (ROOT / "deployments" / "Dockerfile").read_text()
+    assert "uv pip sync --system --no-cache requirements.lock" in text
+    assert re.search(r"^FROM python:3\.11\.\d+-slim", text, re.M)
+    assert re.search(r"^USER (?!root)", text, re.M)
