@@ -1,22 +1,14 @@
 output "lifeline_settings" {
   description = "Environment for the flows (LIFELINE_*), from this environment's resources."
-  value = {
-    LIFELINE_TARGET              = "snowflake"
-    LIFELINE_S3_BUCKET           = module.aws.bucket_name
-    LIFELINE_SAGEMAKER_ROLE_ARN  = module.aws.sagemaker_role_arn
-    LIFELINE_SNOWFLAKE_DATABASE  = module.snowflake.database
-    LIFELINE_SNOWFLAKE_WAREHOUSE = module.snowflake.warehouse
-    LIFELINE_SNOWFLAKE_ROLE      = module.snowflake.pipeline_role
-    LIFELINE_SNOWFLAKE_USER      = module.snowflake.service_user
-  }
+  value       = module.lifeline.lifeline_settings
 }
 
 output "stage_name" {
   description = "External stage on the landing prefix."
-  value       = module.snowflake.stage_name
+  value       = module.lifeline.stage_name
 }
 
 output "github_deploy_role_arn" {
   description = "Set as repository variable AWS_DEPLOY_ROLE_ARN."
-  value       = module.aws.github_deploy_role_arn
+  value       = module.lifeline.github_deploy_role_arn
 }

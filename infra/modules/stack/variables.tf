@@ -1,0 +1,19 @@
+variable "env" {
+  type        = string
+  description = "Environment name (dev, prod): part of every resource name."
+}
+
+variable "github_repository" {
+  type        = string
+  description = "owner/name of the repository whose workflows may deploy."
+}
+
+variable "prefect_user_rsa_public_key" {
+  type        = string
+  description = "RSA public key of the Prefect service user."
+}
+
+variable "monthly_credit_quota" {
+  type        = number
+  description = "Snowflake credits per month before the warehouse is suspended."
+}
