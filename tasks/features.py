@@ -31,7 +31,7 @@ FEATURE_DEFINITIONS = {
     "SPEND_360": "Net approved spend in the last 360 days.",
     "SPEND_LIFETIME": "Net approved spend ever before the cut-off.",
     "AVG_TICKET_360": "Average net ticket over the last 360 days.",
-    "MEDIAN_TICKET_360": "Median over periods of each period's median daily average ticket.",
+    "MEDIAN_TICKET_360": "Median over the last twelve periods of the mean daily ticket.",
     "SPEND_TREND_90": "Spend change, last 90 days vs the 90 before (fraction).",
     "MONTHLY_SPEND_STD_12": "Std of spend over twelve 30-day months (quiet months = 0).",
     "INTERPURCHASE_MEAN_360": "Mean days between purchase days, for gaps ending in 360 days.",

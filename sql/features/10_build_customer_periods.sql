@@ -89,6 +89,8 @@ SELECT
     SUM(gap_days) AS gap_sum,
     SUM(gap_days * gap_days) AS gap_sq_sum,
     COUNT(gap_days) AS gap_count,
-    MEDIAN(IFF(approved_count > 0, spend / approved_count, NULL)) AS median_daily_ticket
+    -- A mean, not a median: a holistic aggregate over millions of customer-period groups
+    -- took 12x longer and ran out of a 3 GB cap at 1 M customers.
+    AVG(IFF(approved_count > 0, spend / approved_count, NULL)) AS mean_daily_ticket
 FROM daily_gaps
 GROUP BY customer_id, CAST(period_end AS DATE)
