@@ -61,10 +61,14 @@ class Snapshot:
     role: str
 
 
+def feature_sql_hash() -> str:
+    """SHA-256 of the feature SQL files."""
+    return hashlib.sha256("".join(load_sql(n) for n in FEATURE_SQL).encode()).hexdigest()
+
+
 def feature_version() -> str:
     """A short hash of the feature SQL: changes whenever a definition changes."""
-    digest = hashlib.sha256("".join(load_sql(n) for n in FEATURE_SQL).encode())
-    return digest.hexdigest()[:12]
+    return feature_sql_hash()[:12]
 
 
 def grid_days(horizon_days: int) -> int:
@@ -194,8 +198,8 @@ def publish_features(wh: Warehouse, features_staging: str, labels_staging: str) 
 
 def register_features(wh: Warehouse) -> str:
     """Record the current feature definitions in FEATURES.FEATURE_REGISTRY; return version."""
-    version = feature_version()
-    sql_hash = hashlib.sha256("".join(load_sql(n) for n in FEATURE_SQL).encode()).hexdigest()
+    sql_hash = feature_sql_hash()
+    version = sql_hash[:12]
     frame = pd.DataFrame(
         {
             "FEATURE_NAME": list(FEATURE_DEFINITIONS),

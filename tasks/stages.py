@@ -22,13 +22,17 @@ from tasks.synthetic import generate_portfolio
 from tasks.trainers import get_trainer
 from tasks.warehouse import Warehouse
 
-lifeline_task = task(cache_policy=NO_CACHE)
-
 
 def publish_artifact(key: str, markdown: str) -> None:
     """Attach a markdown artifact to the current flow run (no-op outside one)."""
     if FlowRunContext.get() is not None:
         create_markdown_artifact(markdown=markdown, key=key)
+
+
+def publish_table(key: str, rows: list[dict], description: str | None = None) -> None:
+    """Attach a table artifact to the current flow run (no-op outside one)."""
+    if FlowRunContext.get() is not None:
+        create_table_artifact(key=key, table=rows, description=description)
 
 
 @task(cache_policy=NO_CACHE)
@@ -220,10 +224,7 @@ def publish_scores(wh: Warehouse, staging: str) -> dict[str, int]:
         wh.drop_table(staging)
     wh.run_sql_file("scoring/10_create_customer_360")
     counts = dict(zip(bands["RISK_BAND"], bands["N"].astype(int), strict=True))
-    if FlowRunContext.get() is not None:
-        create_table_artifact(
-            key="risk-bands", table=[{"band": k, "customers": v} for k, v in counts.items()]
-        )
+    publish_table("risk-bands", [{"band": k, "customers": v} for k, v in counts.items()])
     return counts
 
 
@@ -257,12 +258,8 @@ def monitor_drift(
 
 def publish_run_summary(log: Any) -> None:
     """A table artifact: seconds and rows per stage of this run."""
-    if FlowRunContext.get() is None:
-        return
     rows = [{"stage": k, "seconds": v} for k, v in log.seconds.items()]
     rows += [
         {"stage": f"count: {k}", "seconds": None, "value": str(v)} for k, v in log.counts.items()
     ]
-    create_table_artifact(
-        key="run-summary", table=rows, description=f"{log.flow_name} run {log.run_id}"
-    )
+    publish_table("run-summary", rows, f"{log.flow_name} run {log.run_id}")

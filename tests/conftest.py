@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 
@@ -12,7 +11,6 @@ from tasks.synthetic import generate_portfolio
 from tasks.warehouse.duckdb import DuckDBWarehouse
 
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-SMALL_END = dt.date(2025, 12, 31)
 
 
 @pytest.fixture(scope="session")

@@ -158,10 +158,6 @@ class Warehouse(ABC):
         """Run the statement in sql/NAME.sql."""
         self.execute(load_sql(name), params)
 
-    def fetch_sql_file(self, name: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
-        """Run the query in sql/NAME.sql and return its rows."""
-        return self.fetch_frame(load_sql(name), params)
-
     def table_exists(self, table: str) -> bool:
         """Whether SCHEMA.TABLE exists."""
         schema, name = validate_identifier(table, 2).split(".")
