@@ -222,15 +222,32 @@ def drop_stale_staging(wh: Warehouse) -> list[str]:
     return stale
 
 
-def fetch_training_set(wh: Warehouse, run_id: str, horizon_days: int) -> pd.DataFrame:
+TRAINING_SET_SQL = (
+    "SELECT s.role, f.*, l.churned, l.future_value, l.baseline_value "
+    "FROM features.snapshot_dates AS s "
+    "INNER JOIN features.customer_features AS f ON f.as_of_date = s.as_of_date "
+    "INNER JOIN features.labels AS l ON l.customer_id = f.customer_id "
+    "AND l.as_of_date = f.as_of_date AND l.horizon_days = :h "
+    "WHERE s.flow_run_id = :r AND (s.role = 'holdout' OR s.role = 'train' AND NOT :holdout_only) "
+)
+
+
+def fetch_training_set(
+    wh: Warehouse, run_id: str, horizon_days: int, holdout_only: bool = False
+) -> pd.DataFrame:
     """Features at T joined to labels after T for the run's train and holdout snapshots."""
     return wh.fetch_frame(
-        "SELECT s.role, f.*, l.churned, l.future_value, l.baseline_value "
-        "FROM features.snapshot_dates AS s "
-        "INNER JOIN features.customer_features AS f ON f.as_of_date = s.as_of_date "
-        "INNER JOIN features.labels AS l ON l.customer_id = f.customer_id "
-        "AND l.as_of_date = f.as_of_date AND l.horizon_days = :h "
-        "WHERE s.flow_run_id = :r AND s.role IN ('train', 'holdout') "
-        "ORDER BY f.as_of_date, f.customer_id",
-        {"r": run_id, "h": horizon_days},
+        TRAINING_SET_SQL + "ORDER BY f.as_of_date, f.customer_id",
+        {"r": run_id, "h": horizon_days, "holdout_only": holdout_only},
     )
+
+
+def stage_training_set(wh: Warehouse, run_id: str, horizon_days: int) -> str:
+    """The run's training set as a staging table, for trainers that read inside the warehouse."""
+    table = f"ML.STG_TRAINING_{hashlib.sha256(run_id.encode()).hexdigest()[:12].upper()}"
+    wh.drop_table(table)
+    wh.execute(
+        f"CREATE TABLE {quote_identifier(table, 2)} AS {TRAINING_SET_SQL}",
+        {"r": run_id, "h": horizon_days, "holdout_only": False},
+    )
+    return table

@@ -31,6 +31,11 @@ class LifelineSettings(BaseSettings):
     snowflake_statement_timeout_s: int = Field(3600, ge=1)
     snowflake_network_timeout_s: int = Field(120, ge=1)
 
+    # Snowpark trainer: internal stage for models; an artifact repository (e.g.
+    # snowflake.snowpark.pypi_shared_repository) when the Anaconda channel lacks a pinned version.
+    snowpark_stage: str = "@ML.LIFELINE_MODELS"
+    snowpark_artifact_repository: str | None = None
+
     # DuckDB's buffer pool defaults to 80 % of RAM; cap it so the whole run stays small.
     duckdb_memory_limit: str = "3GB"
 

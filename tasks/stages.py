@@ -138,9 +138,19 @@ def train_models(
     features.record_snapshots(
         wh, run_id, features.plan_snapshots(as_of, horizon_days, train_snapshots)
     )
-    training_set = features.fetch_training_set(wh, run_id, horizon_days)
-    result = get_trainer(trainer).train(training_set, ModelConfig(), horizon_days)
-    return result, training_set[training_set["ROLE"] == "holdout"]
+    impl = get_trainer(trainer)
+    if not hasattr(impl, "train_table"):
+        training_set = features.fetch_training_set(wh, run_id, horizon_days)
+        result = impl.train(training_set, ModelConfig(), horizon_days)
+        return result, training_set[training_set["ROLE"] == "holdout"]
+    # In-warehouse trainers (Snowpark) read a staging table; only the holdout comes back here.
+    table = features.stage_training_set(wh, run_id, horizon_days)
+    try:
+        impl.attach(wh.conn)
+        result = impl.train_table(table, ModelConfig(), horizon_days)
+    finally:
+        wh.drop_table(table)
+    return result, features.fetch_training_set(wh, run_id, horizon_days, holdout_only=True)
 
 
 @task(cache_policy=NO_CACHE)

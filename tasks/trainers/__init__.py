@@ -26,7 +26,8 @@ def get_trainer(name: str, settings: LifelineSettings | None = None) -> Trainer:
 
         return SageMakerTrainer(settings or load_settings())
     if name == "snowpark":
-        raise TrainerUnavailableError(
-            "trainer 'snowpark' is not available in this build yet; use local or sagemaker"
-        )
+        from tasks.settings import load_settings
+        from tasks.trainers.snowpark import SnowparkTrainer
+
+        return SnowparkTrainer(settings or load_settings())
     raise TrainerUnavailableError(f"unknown trainer {name!r}; choose one of {', '.join(TRAINERS)}")

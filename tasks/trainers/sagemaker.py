@@ -28,6 +28,7 @@ CONTAINER_REQUIREMENTS = (
     "scipy",
     "joblib",
     "pydantic>=2",
+    "sqlglot",  # tasks.features -> tasks.warehouse imports it
 )
 TERMINAL = {"Completed", "Failed", "Stopped"}
 

@@ -94,6 +94,17 @@ def test_feature_values(small):
     assert b["TENURE_DAYS"] == (T - dt.date(2025, 5, 15)).days
 
 
+def test_staged_training_set_equals_the_fetched_one(small):
+    build(small, AS_OF)
+    table = features.stage_training_set(small, "r", 90)
+    assert table.startswith("ML.STG_TRAINING_")
+    staged = small.fetch_frame(f"SELECT * FROM {table} ORDER BY as_of_date, customer_id")
+    pd.testing.assert_frame_equal(staged, features.fetch_training_set(small, "r", 90))
+    holdout = features.fetch_training_set(small, "r", 90, holdout_only=True)
+    assert holdout["ROLE"].eq("holdout").all() and len(holdout) == 3
+    assert table in features.drop_stale_staging(small)
+
+
 def test_snapshots_off_the_grid_are_refused(small):
     with pytest.raises(ValueError, match="not on the 30-day grid"):
         build(small, T + dt.timedelta(days=31))

@@ -8,6 +8,11 @@ output "stage_name" {
   value       = module.lifeline.stage_name
 }
 
+output "models_stage" {
+  description = "Internal stage for Snowpark-trained models (LIFELINE_SNOWPARK_STAGE)."
+  value       = module.lifeline.models_stage
+}
+
 output "github_deploy_role_arn" {
   description = "Set as repository variable AWS_DEPLOY_ROLE_ARN."
   value       = module.lifeline.github_deploy_role_arn

@@ -76,6 +76,16 @@ resource "snowflake_stage" "landing" {
   storage_integration = snowflake_storage_integration.landing.name
 }
 
+# Internal stage the Snowpark trainer writes its models to (LIFELINE_SNOWPARK_STAGE).
+resource "snowflake_stage" "models" {
+  provider   = snowflake.sysadmin
+  name       = "LIFELINE_MODELS"
+  database   = snowflake_database.lifeline.name
+  schema     = snowflake_schema.this["ML"].name
+  encryption = "TYPE = 'SNOWFLAKE_SSE'"
+  comment    = "Models written by the ML.LIFELINE_TRAIN Snowpark procedure."
+}
+
 # ---------------------------------------------------------------- roles and user (SECURITYADMIN)
 resource "snowflake_account_role" "this" {
   provider = snowflake.securityadmin
@@ -193,6 +203,16 @@ resource "snowflake_grant_privileges_to_account_role" "stage" {
   on_schema_object {
     object_type = "STAGE"
     object_name = snowflake_stage.landing.fully_qualified_name
+  }
+}
+
+resource "snowflake_grant_privileges_to_account_role" "models_stage" {
+  provider          = snowflake.securityadmin
+  account_role_name = snowflake_account_role.this["ML"].name
+  privileges        = ["READ", "WRITE"]
+  on_schema_object {
+    object_type = "STAGE"
+    object_name = snowflake_stage.models.fully_qualified_name
   }
 }
 

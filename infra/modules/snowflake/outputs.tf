@@ -23,6 +23,11 @@ output "stage_name" {
   value       = snowflake_stage.landing.fully_qualified_name
 }
 
+output "models_stage" {
+  description = "Internal stage for Snowpark-trained models (LIFELINE_SNOWPARK_STAGE, with @)."
+  value       = "@${snowflake_stage.models.fully_qualified_name}"
+}
+
 output "storage_aws_iam_user_arn" {
   description = "IAM user Snowflake uses for the storage integration (trusted by the AWS role)."
   value       = snowflake_storage_integration.landing.storage_aws_iam_user_arn

@@ -8,12 +8,18 @@ output "lifeline_settings" {
     LIFELINE_SNOWFLAKE_WAREHOUSE = module.snowflake.warehouse
     LIFELINE_SNOWFLAKE_ROLE      = module.snowflake.pipeline_role
     LIFELINE_SNOWFLAKE_USER      = module.snowflake.service_user
+    LIFELINE_SNOWPARK_STAGE      = module.snowflake.models_stage
   }
 }
 
 output "stage_name" {
   description = "External stage on the landing prefix."
   value       = module.snowflake.stage_name
+}
+
+output "models_stage" {
+  description = "Internal stage for Snowpark-trained models (LIFELINE_SNOWPARK_STAGE)."
+  value       = module.snowflake.models_stage
 }
 
 output "github_deploy_role_arn" {
