@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tasks.guard import publish_lock
 from tasks.runs import RunLog, current_run_id, record_run
 from tasks.settings import LifelineSettings, load_settings
 from tasks.warehouse import Warehouse, open_warehouse
@@ -18,17 +19,19 @@ def flow_session(
 ) -> Iterator[tuple[LifelineSettings, Warehouse, RunLog]]:
     """Resolve settings, open the warehouse once, record the run's outcome in OPS."""
     settings = load_settings()
-    wh = open_warehouse(settings)
-    log = RunLog(flow_name, current_run_id(), parameters)
-    try:
-        yield settings, wh, log
-    except BaseException as exc:
-        record_run(wh, log, "FAILED", f"{type(exc).__name__}: {exc}")
-        raise
-    else:
-        record_run(wh, log, "COMPLETED")
-    finally:
-        wh.close()
+    run_id = current_run_id()
+    with publish_lock(settings, run_id):
+        wh = open_warehouse(settings)
+        log = RunLog(flow_name, run_id, parameters)
+        try:
+            yield settings, wh, log
+        except BaseException as exc:
+            record_run(wh, log, "FAILED", f"{type(exc).__name__}: {exc}")
+            raise
+        else:
+            record_run(wh, log, "COMPLETED")
+        finally:
+            wh.close()
 
 
 def resolve_as_of(wh: Warehouse, as_of: dt.date | None) -> dt.date:

@@ -69,4 +69,19 @@ def create_blocks(env: str, environ: dict[str, str] | None = None) -> BlockNames
     S3Bucket(
         bucket_name=environ["LIFELINE_S3_BUCKET"], credentials=aws, bucket_folder="prefect-results"
     ).save(names.results_bucket, overwrite=True)
+    database = environ.get("LIFELINE_SNOWFLAKE_DATABASE", f"LIFELINE_{env.upper()}")
+    ensure_publish_limit(f"lifeline-publish-{validate_identifier(database, 1).lower()}")
     return names
+
+
+def ensure_publish_limit(name: str) -> None:
+    """Create the global concurrency limit (1) that serialises publishing runs, if missing."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+    from prefect.exceptions import ObjectNotFound
+
+    with get_client(sync_client=True) as client:
+        try:
+            client.read_global_concurrency_limit_by_name(name)
+        except ObjectNotFound:
+            client.create_global_concurrency_limit(GlobalConcurrencyLimitCreate(name=name, limit=1))

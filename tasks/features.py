@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from tasks.failpoints import failpoint
 from tasks.identifiers import quote_identifier
 from tasks.warehouse import Warehouse
 from tasks.warehouse.sqlfiles import load_sql
@@ -179,12 +180,14 @@ def publish_partitions(
             f"DELETE FROM {target} AS t WHERE EXISTS (SELECT 1 FROM "
             f"(SELECT DISTINCT {key_list} FROM {source}) AS s WHERE {match})"
         )
+        failpoint(f"{table.split('.')[0].lower()}.inside_publish")
         wh.execute(f"INSERT INTO {target} SELECT * FROM {source}")
     return wh.row_count(staging)
 
 
 def publish_features(wh: Warehouse, features_staging: str, labels_staging: str) -> dict:
     """Publish staged features and labels (each atomically) and refresh the latest view."""
+    failpoint("features.before_publish")
     ensure_like(wh, FEATURES_TABLE, features_staging)
     counts = {
         "features": publish_partitions(wh, features_staging, FEATURES_TABLE),
@@ -193,6 +196,7 @@ def publish_features(wh: Warehouse, features_staging: str, labels_staging: str) 
         ),
     }
     wh.run_sql_file("features/40_create_latest_customer_features")
+    failpoint("features.after_publish")
     return counts
 
 

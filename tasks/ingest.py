@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from tasks.failpoints import failpoint
 from tasks.identifiers import UnsafeIdentifierError, validate_identifier
 from tasks.warehouse import Warehouse
 
@@ -310,6 +311,7 @@ def publish_transactions(
             f"{', '.join(names)}) AND t.transaction_id = p.transaction_id)"
         )
     before = wh.row_count("RAW.TRANSACTIONS")
+    failpoint("ingest.before_publish")
     with wh.transaction():
         wh.execute(
             "INSERT INTO raw.transactions (transaction_id, customer_id, txn_ts, amount, category,"
@@ -325,12 +327,14 @@ def publish_transactions(
             "WHERE c.customer_id = p.customer_id)",
             params,
         )
+        failpoint("ingest.inside_publish")
         wh.execute(
             "INSERT INTO raw.load_manifest (load_id, dataset, source_uri, row_count, "
             "loaded_at, flow_run_id, min_transaction_id, max_transaction_id) "
             "SELECT :load_id, 'transactions', :uri, :rows, CURRENT_TIMESTAMP(), :run_id, :lo, :hi",
             params,
         )
+    failpoint("ingest.after_publish")
     return wh.row_count("RAW.TRANSACTIONS") - before
 
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tasks.failpoints import failpoint
 from tasks.modeling import matrix
 from tasks.warehouse import Warehouse
 
@@ -84,6 +85,7 @@ def stage_scores(
         rows += len(frame)
     if rows == 0:
         raise ValueError(f"no features at {as_of}: run the features stage for this date first")
+    failpoint("scores.after_staging")
     return staging, rows
 
 
@@ -98,4 +100,6 @@ def eligible_customers(wh: Warehouse, as_of: dt.date) -> int:
 
 def publish_scores(wh: Warehouse, staging: str) -> None:
     """MERGE staged scores into ML.CUSTOMER_SCORES by (CUSTOMER_ID, AS_OF_DATE)."""
+    failpoint("scores.before_publish")
     wh.publish_staging(staging, SCORES_TABLE, wh.columns_of(staging), "merge", SCORE_KEYS)
+    failpoint("scores.after_publish")

@@ -36,8 +36,13 @@ class LifelineSettings(BaseSettings):
     snowpark_stage: str = "@ML.LIFELINE_MODELS"
     snowpark_artifact_repository: str | None = None
 
+    # Seconds a run waits for another run publishing to the same warehouse (0 = fail fast).
+    lock_wait_s: float = Field(0, ge=0)
+
     # DuckDB's buffer pool defaults to 80 % of RAM; cap it so the whole run stays small.
     duckdb_memory_limit: str = "3GB"
+    # DuckDB has no server-side statement timeout: a watchdog interrupts the connection.
+    duckdb_statement_timeout_s: float = Field(3600, gt=0)
 
     # MLflow: defaults to a sqlite file under home.
     mlflow_tracking_uri: str | None = None

@@ -16,6 +16,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
 from tasks import drift, features, ingest, quality, registry, scoring
+from tasks.failpoints import failpoint
 from tasks.identifiers import quote_identifier
 from tasks.modeling import ModelConfig, TrainResult
 from tasks.synthetic import generate_portfolio
@@ -110,6 +111,7 @@ def stage_features(
     )
     f_stage = features.stage_features(wh, run_id, as_of, horizon_days)
     l_stage = features.stage_labels(wh, run_id, as_of, horizon_days, spend_drop_ratio)
+    failpoint("features.after_staging")
     return f_stage, l_stage
 
 

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tasks.warehouse.base import DuplicateKeyError, Warehouse
+from tasks.warehouse.base import (
+    DDLInTransactionError,
+    DuplicateKeyError,
+    StatementTimeoutError,
+    Warehouse,
+)
 
 if TYPE_CHECKING:
     from tasks.settings import LifelineSettings
 
-__all__ = ["DuplicateKeyError", "Warehouse", "open_warehouse"]
+__all__ = [
+    "DDLInTransactionError",
+    "DuplicateKeyError",
+    "StatementTimeoutError",
+    "Warehouse",
+    "open_warehouse",
+]
 
 
 def open_warehouse(settings: LifelineSettings) -> Warehouse:
@@ -21,6 +32,10 @@ def open_warehouse(settings: LifelineSettings) -> Warehouse:
     else:
         from tasks.warehouse.duckdb import DuckDBWarehouse
 
-        wh = DuckDBWarehouse(settings.duckdb_path, settings.duckdb_memory_limit)
+        wh = DuckDBWarehouse(
+            settings.duckdb_path,
+            settings.duckdb_memory_limit,
+            settings.duckdb_statement_timeout_s,
+        )
     wh.bootstrap()
     return wh

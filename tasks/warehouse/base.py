@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
@@ -33,6 +34,18 @@ BOOTSTRAP_FILES = (
 
 class DuplicateKeyError(ValueError):
     """A batch to be merged has more than one row for the same key."""
+
+
+class DDLInTransactionError(RuntimeError):
+    """DDL inside an explicit transaction: Snowflake would commit the open work at that point."""
+
+
+class StatementTimeoutError(TimeoutError):
+    """A statement ran past its deadline and was cancelled."""
+
+
+# Snowflake commits an open transaction when it meets one of these (RELIABILITY finding 1).
+DDL = re.compile(r"^\s*(CREATE|DROP|ALTER|TRUNCATE|UNDROP|GRANT|REVOKE|COMMENT|USE)\b", re.I)
 
 
 class FileReadError(ValueError):
@@ -80,6 +93,7 @@ class Warehouse(ABC):
     """Same operations over DuckDB (embedded) and Snowflake (production)."""
 
     dialect: str
+    in_transaction: bool = False
 
     # engine-specific primitives -------------------------------------------------------
     @abstractmethod
@@ -131,6 +145,10 @@ class Warehouse(ABC):
     def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
         """Run one Snowflake-dialect statement with named `:binds`."""
         text, names = render_sql(sql, self.dialect)
+        if self.in_transaction and DDL.match(text):
+            raise DDLInTransactionError(
+                f"DDL inside a transaction would auto-commit on Snowflake: {first_line(text)}"
+            )
         self._execute(text, _pick(names, params))
 
     def fetch_frame(self, sql: str, params: Mapping[str, Any] | None = None) -> pd.DataFrame:
@@ -187,11 +205,14 @@ class Warehouse(ABC):
     def transaction(self) -> Iterator[Warehouse]:
         """Commit on success, roll back on any error."""
         self.begin()
+        self.in_transaction = True
         try:
             yield self
         except BaseException:
+            self.in_transaction = False
             self.rollback()
             raise
+        self.in_transaction = False
         self.commit()
 
     def bootstrap(self) -> None:

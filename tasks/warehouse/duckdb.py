@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ import pandas as pd
 from tasks.identifiers import quote_identifier
 from tasks.warehouse.base import (
     FileReadError,
+    StatementTimeoutError,
     Warehouse,
     engine_type,
     first_line,
@@ -22,24 +24,67 @@ from tasks.warehouse.base import (
 )
 
 
+class WarehouseBusyError(RuntimeError):
+    """Another process holds the DuckDB file."""
+
+
+def connect_file(path: str) -> duckdb.DuckDBPyConnection:
+    """Open the database file; another process holding it is a clear, immediate error."""
+    try:
+        return duckdb.connect(path)
+    except duckdb.IOException as exc:
+        if "lock" not in str(exc).lower():
+            raise
+        raise WarehouseBusyError(
+            f"{path} is in use by another process (another Lifeline run?): {first_line(exc)}"
+        ) from None
+
+
 class DuckDBWarehouse(Warehouse):
     """Runs the Snowflake-dialect SQL transpiled to DuckDB."""
 
     dialect = "duckdb"
 
-    def __init__(self, path: Path | str = ":memory:", memory_limit: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path | str = ":memory:",
+        memory_limit: str | None = None,
+        statement_timeout_s: float | None = None,
+    ) -> None:
         self.path = str(path)
-        self.con = duckdb.connect(self.path)
+        self.statement_timeout_s = statement_timeout_s
+        self.con = connect_file(self.path)
         if memory_limit:
             if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*[KMGT]i?B", memory_limit):
                 raise ValueError(f"memory limit must look like 3GB, got {memory_limit!r}")
             self.con.execute(f"SET memory_limit = '{memory_limit}'")
 
+    @contextmanager
+    def deadline(self, text: str) -> Iterator[None]:
+        """Interrupt the statement when it runs past statement_timeout_s."""
+        if not self.statement_timeout_s:
+            yield
+            return
+        timer = threading.Timer(self.statement_timeout_s, self.con.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            yield
+        except duckdb.InterruptException:
+            raise StatementTimeoutError(
+                f"statement cancelled after its {self.statement_timeout_s:g} s deadline: "
+                f"{first_line(text)[:120]}"
+            ) from None
+        finally:
+            timer.cancel()
+
     def _execute(self, text: str, params: Mapping[str, Any]) -> None:
-        self.con.execute(text, dict(params) or None)
+        with self.deadline(text):
+            self.con.execute(text, dict(params) or None)
 
     def _fetch(self, text: str, params: Mapping[str, Any]) -> pd.DataFrame:
-        return self.con.execute(text, dict(params) or None).fetch_df()
+        with self.deadline(text):
+            return self.con.execute(text, dict(params) or None).fetch_df()
 
     def _fetch_batches(
         self, text: str, params: Mapping[str, Any], batch_rows: int

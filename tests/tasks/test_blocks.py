@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from prefect.client.orchestration import get_client
 
 from tasks.blocks import create_blocks
 
@@ -28,6 +29,9 @@ def test_blocks_round_trip_and_hide_the_key(prefect_harness):
     assert connector.credentials.private_key.get_secret_value() == CANARY.encode()
     assert CANARY not in repr(connector) and CANARY not in str(connector.model_dump())
     assert S3Bucket.load(names.results_bucket).bucket_name == "lifeline-dev-data-123"
+    with get_client(sync_client=True) as client:
+        limit = client.read_global_concurrency_limit_by_name("lifeline-publish-lifeline_dev")
+    assert limit.limit == 1
 
 
 def test_missing_environment_is_a_clear_error():

@@ -1,0 +1,103 @@
+"""One publisher at a time per warehouse: a lock file locally, a Prefect limit on Snowflake."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from tasks.identifiers import validate_identifier
+
+
+class RunInProgressError(RuntimeError):
+    """Another run holds the publish lock for the same warehouse."""
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether a process with PID exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def read_holder(path: Path) -> dict:
+    """The lock file's holder record ({} when unreadable or gone)."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def try_lock_file(path: Path, holder: dict) -> bool:
+    """Create PATH exclusively with HOLDER; break it first if its holder died on this host."""
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            current = read_holder(path)
+            dead = current.get("host") == holder["host"] and not pid_alive(current.get("pid", 0))
+            if current and not dead:
+                return False
+            path.unlink(missing_ok=True)  # a killed run's lock (or a torn write): stale
+            continue
+        with os.fdopen(fd, "w") as fh:
+            json.dump(holder, fh)
+        return True
+    return False
+
+
+@contextmanager
+def file_lock(path: Path, run_id: str, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold PATH for this thread's run; fail fast (or after WAIT_S) if another run holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = {
+        "pid": os.getpid(),
+        "host": socket.gethostname(),
+        "run_id": run_id,
+        "since": time.time(),
+    }
+    deadline = time.monotonic() + wait_s
+    while not try_lock_file(path, holder):
+        if time.monotonic() >= deadline:
+            other = read_holder(path)
+            raise RunInProgressError(
+                f"another Lifeline run (flow run {other.get('run_id')}, pid {other.get('pid')}) "
+                f"is publishing to this warehouse; nothing was written by this run. Retry after "
+                f"it ends (lock: {path})"
+            )
+        time.sleep(0.5)
+    try:
+        yield
+    finally:
+        if read_holder(path).get("run_id") == run_id:
+            path.unlink(missing_ok=True)
+
+
+@contextmanager
+def publish_lock(settings: Any, run_id: str) -> Iterator[None]:
+    """Serialise runs that publish to the same warehouse."""
+    if settings.target != "snowflake":
+        with file_lock(settings.home_dir / "locks" / "publish.lock", run_id, settings.lock_wait_s):
+            yield
+        return
+    # Runs on different machines share only the Prefect API: a global concurrency limit of 1
+    # (created by `lifeline blocks`); strict, so a missing limit is an error, not a free pass.
+    from prefect.concurrency.sync import concurrency
+
+    name = f"lifeline-publish-{validate_identifier(settings.snowflake_database, 1).lower()}"
+    try:
+        with concurrency(name, occupy=1, timeout_seconds=max(settings.lock_wait_s, 1), strict=True):
+            yield
+    except TimeoutError as exc:
+        raise RunInProgressError(
+            f"another Lifeline run holds the concurrency limit {name}; nothing was written"
+        ) from exc
