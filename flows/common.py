@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from tasks.features import drop_stale_staging
 from tasks.guard import publish_lock
 from tasks.runs import RunLog, current_run_id, record_run
 from tasks.settings import LifelineSettings, load_settings
@@ -22,6 +23,7 @@ def flow_session(
     run_id = current_run_id()
     with publish_lock(settings, run_id):
         wh = open_warehouse(settings)
+        drop_stale_staging(wh)  # a killed run's leftovers; safe: we hold the publish lock
         log = RunLog(flow_name, run_id, parameters)
         try:
             yield settings, wh, log

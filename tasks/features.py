@@ -152,7 +152,9 @@ def stage_labels(
         "horizon_days": horizon_days,
         "spend_drop_ratio": spend_drop_ratio,
     }
-    return stage_query(wh, select, params, LABELS_TABLE)
+    staging = stage_query(wh, select, params, LABELS_TABLE)
+    failpoint("features.after_staging")  # labels are staged after features
+    return staging
 
 
 def ensure_like(wh: Warehouse, table: str, staging: str) -> None:

@@ -391,3 +391,30 @@ def ingest_customer_file(wh: Warehouse, uri: str, run_id: str) -> int | None:
         {"id": load_id, "uri": uri, "rows": len(frame), "run_id": run_id},
     )
     return len(frame)
+
+
+def ingest_source(
+    wh: Warehouse,
+    source: str,
+    mapping: Mapping[str, str],
+    run_id: str,
+    date_format: str | None,
+    max_ts: str,
+) -> IngestReport:
+    """Load every new file of SOURCE; each file is all-or-nothing, earlier files stay loaded."""
+    report = IngestReport()
+    customer_files, txn_files = split_portfolio(source)
+    for uri in customer_files:
+        loaded = ingest_customer_file(wh, uri, run_id)
+        report.customers_loaded += loaded or 0
+    for uri in txn_files:
+        result = ingest_transaction_file(wh, uri, mapping, run_id, date_format, max_ts)
+        if result is None:
+            report.files_skipped += 1
+            report.skipped.append(uri)
+            continue
+        report.files_loaded += 1
+        report.loaded.append(uri)
+        report.rows_loaded += result[0]
+        report.rows_already_present += result[1]
+    return report

@@ -16,7 +16,6 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
 
 from tasks import drift, features, ingest, quality, registry, scoring
-from tasks.failpoints import failpoint
 from tasks.identifiers import quote_identifier
 from tasks.modeling import ModelConfig, TrainResult
 from tasks.synthetic import generate_portfolio
@@ -60,22 +59,7 @@ def ingest_source(
     Raises:
         IngestError: naming the file, row and column of the first unusable value.
     """
-    report = ingest.IngestReport()
-    customer_files, txn_files = ingest.split_portfolio(source)
-    for uri in customer_files:
-        loaded = ingest.ingest_customer_file(wh, uri, run_id)
-        report.customers_loaded += loaded or 0
-    for uri in txn_files:
-        result = ingest.ingest_transaction_file(wh, uri, mapping, run_id, date_format, max_ts)
-        if result is None:
-            report.files_skipped += 1
-            report.skipped.append(uri)
-            continue
-        report.files_loaded += 1
-        report.loaded.append(uri)
-        report.rows_loaded += result[0]
-        report.rows_already_present += result[1]
-    return report
+    return ingest.ingest_source(wh, source, mapping, run_id, date_format, max_ts)
 
 
 @task(cache_policy=NO_CACHE)
@@ -111,7 +95,6 @@ def stage_features(
     )
     f_stage = features.stage_features(wh, run_id, as_of, horizon_days)
     l_stage = features.stage_labels(wh, run_id, as_of, horizon_days, spend_drop_ratio)
-    failpoint("features.after_staging")
     return f_stage, l_stage
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import random
 import tarfile
 import tempfile
 import time
@@ -31,6 +32,7 @@ CONTAINER_REQUIREMENTS = (
     "sqlglot",  # tasks.features -> tasks.warehouse imports it
 )
 TERMINAL = {"Completed", "Failed", "Stopped"}
+THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
 
 
 class TrainingJobError(RuntimeError):
@@ -54,6 +56,11 @@ class JobSpec:
     def source_uri(self) -> str:
         """S3 object holding the script-mode source tarball."""
         return f"s3://{self.bucket}/{self.prefix}/training/{self.name}/source/sourcedir.tar.gz"
+
+    @property
+    def checkpoint_uri(self) -> str:
+        """S3 prefix the job checkpoints to, so a stopped (spot) job can resume."""
+        return f"s3://{self.bucket}/{self.prefix}/checkpoints/{self.name}/"
 
     @property
     def output_uri(self) -> str:
@@ -194,7 +201,9 @@ class SageMakerTrainer:
                     "InstanceCount": 1,
                     "VolumeSizeInGB": 30,
                 },
-                StoppingCondition={"MaxRuntimeInSeconds": self.settings.sagemaker_max_wait_s},
+                StoppingCondition=self.stopping_condition(),
+                EnableManagedSpotTraining=self.settings.sagemaker_use_spot,
+                CheckpointConfig={"S3Uri": spec.checkpoint_uri, "LocalPath": "/opt/ml/checkpoints"},
                 Tags=[{"Key": "project", "Value": "lifeline"}],
             )
         except ClientError as exc:
@@ -206,6 +215,13 @@ class SageMakerTrainer:
             ):
                 raise
         return spec
+
+    def stopping_condition(self) -> dict[str, int]:
+        """Run time cap; spot jobs also get a wait cap (run time + time waiting for capacity)."""
+        limits = {"MaxRuntimeInSeconds": self.settings.sagemaker_max_runtime_s}
+        if self.settings.sagemaker_use_spot:
+            limits["MaxWaitTimeInSeconds"] = self.settings.sagemaker_max_wait_s
+        return limits
 
     def image_uri(self) -> str:
         """The scikit-learn framework training image for the configured region/version."""
@@ -222,8 +238,17 @@ class SageMakerTrainer:
     def wait(self, name: str) -> dict:
         """Poll until the job ends, within our own deadline; raise with SageMaker's reason."""
         deadline = time.monotonic() + self.settings.sagemaker_max_wait_s
+        throttled = 0
         while True:
-            job = self.sm.describe_training_job(TrainingJobName=name)
+            job = self.describe(name)
+            if job is None:  # throttled: back off (with jitter) but never past our deadline
+                throttled += 1
+                delay = min(self.poll_seconds * 2**throttled, 300) * random.uniform(0.5, 1.0)
+                if time.monotonic() + delay > deadline:
+                    raise TrainingJobError(f"training job {name}: throttled past our deadline")
+                time.sleep(delay)
+                continue
+            throttled = 0
             status = job["TrainingJobStatus"]
             if status == "Completed":
                 return job
@@ -236,6 +261,17 @@ class SageMakerTrainer:
                     f"{self.settings.sagemaker_max_wait_s} s (our deadline); not waiting longer"
                 )
             time.sleep(self.poll_seconds)
+
+    def describe(self, name: str) -> dict | None:
+        """describe_training_job, or None when SageMaker throttles us."""
+        from botocore.exceptions import ClientError
+
+        try:
+            return self.sm.describe_training_job(TrainingJobName=name)
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in THROTTLING:
+                return None
+            raise
 
     def fetch(self, job: dict) -> TrainResult:
         """Download model.tar.gz and load the TrainResult the entry point wrote."""
