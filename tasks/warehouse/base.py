@@ -293,12 +293,15 @@ class Warehouse(ABC):
         """Raise DuplicateKeyError naming sample keys if TABLE repeats a KEYS combination."""
         key_list = ", ".join(quote_identifier(k, 1) for k in keys)
         dupes = self.fetch_frame(
-            f"SELECT {key_list}, COUNT(*) AS N FROM {quote_identifier(table)} "
+            f"SELECT {key_list}, COUNT(*) OVER () AS N_KEYS FROM {quote_identifier(table)} "
             f"GROUP BY {key_list} HAVING COUNT(*) > 1 LIMIT 5"
         )
         if not dupes.empty:
-            sample = dupes.drop(columns="N").to_dict("records")
-            raise DuplicateKeyError(f"duplicate keys {keys} in batch for {table}: {sample}")
+            sample = dupes.drop(columns="N_KEYS").to_dict("records")
+            raise DuplicateKeyError(
+                f"{int(dupes['N_KEYS'].iat[0])} duplicate keys {keys} in batch for {table}; "
+                f"nothing was written. Sample: {sample}"
+            )
 
     def __enter__(self) -> Warehouse:
         return self
