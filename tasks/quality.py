@@ -18,6 +18,13 @@ from tasks.identifiers import quote_identifier
 from tasks.warehouse import Warehouse
 
 EXPECTATIONS_DIR = Path(__file__).resolve().parents[1] / "expectations"
+# A suite that loads with fewer checks than this was truncated or mis-edited: refuse it.
+MIN_EXPECTATIONS = {
+    "raw_transactions": 8,
+    "customer_features": 8,
+    "training_labels": 5,
+    "customer_scores": 6,
+}
 SUPPORTED = {
     "expect_table_row_count_to_be_between",
     "expect_column_values_to_not_be_null",
@@ -81,6 +88,11 @@ def load_suite(name: str) -> dict:
     expectations = suite.get("expectations") or []
     if not expectations:
         raise QualityGateError(f"suite {name} has no expectations: refusing to pass it")
+    if len(expectations) < MIN_EXPECTATIONS.get(name, 1):
+        raise QualityGateError(
+            f"suite {name} has {len(expectations)} expectations, expected at least "
+            f"{MIN_EXPECTATIONS[name]}: refusing a gate that lost checks"
+        )
     unknown = {e["type"] for e in expectations} - SUPPORTED
     if unknown:
         raise QualityGateError(f"suite {name} uses unsupported expectations: {sorted(unknown)}")
@@ -104,14 +116,25 @@ def aggregate_sql(expectation: dict, index: int, params: dict, parameters: dict)
     col = quote_identifier(kw["column"], 1) if "column" in kw else None
     if kind == "expect_table_row_count_to_be_between":
         return "COUNT(*)"
-    if kind == "expect_column_values_to_not_be_null":
-        return f"SUM(IFF({col} IS NULL, 1, 0))"
+    predicate = violation_sql(expectation, index, params, parameters)
+    if predicate:
+        return f"SUM(IFF({predicate}, 1, 0))"
     if kind == "expect_column_values_to_be_unique":
         # 64-bit hashes are much cheaper to count than strings; a collision only makes this
         # over-report, and evaluate_suite then re-counts exactly.
         return f"COUNT({col}) - COUNT(DISTINCT HASH({col}))"
     if kind == "expect_column_mean_to_be_between":
         return f"AVG(CAST({col} AS DOUBLE))"
+    raise QualityGateError(f"no SQL for {kind}")
+
+
+def violation_sql(expectation: dict, index: int, params: dict, parameters: dict) -> str | None:
+    """The row predicate a column-map expectation counts as unexpected (None if not a map)."""
+    kw = {k: resolve(v, parameters) for k, v in expectation["kwargs"].items()}
+    kind = expectation["type"]
+    col = quote_identifier(kw["column"], 1) if "column" in kw else None
+    if kind == "expect_column_values_to_not_be_null":
+        return f"{col} IS NULL"
     if kind == "expect_column_values_to_be_between":
         tests = []
         for bound, op in (("min_value", "<"), ("max_value", ">")):
@@ -119,14 +142,14 @@ def aggregate_sql(expectation: dict, index: int, params: dict, parameters: dict)
                 params[f"q{index}_{bound}"] = kw[bound]
                 cast = "TIMESTAMP_NTZ" if isinstance(kw[bound], str) else "DOUBLE"
                 tests.append(f"{col} {op} CAST(:q{index}_{bound} AS {cast})")
-        return f"SUM(IFF({col} IS NOT NULL AND ({' OR '.join(tests) or 'FALSE'}), 1, 0))"
+        return f"{col} IS NOT NULL AND ({' OR '.join(tests) or 'FALSE'})"
     if kind == "expect_column_values_to_be_in_set":
         names = []
         for j, value in enumerate(kw["value_set"]):
             params[f"q{index}_v{j}"] = value
             names.append(f":q{index}_v{j}")
-        return f"SUM(IFF({col} IS NOT NULL AND {col} NOT IN ({', '.join(names)}), 1, 0))"
-    raise QualityGateError(f"no SQL for {kind}")
+        return f"{col} IS NOT NULL AND {col} NOT IN ({', '.join(names)})"
+    return None
 
 
 def judge(expectation: dict, observed: Any, rows: int, non_null: int, params: dict) -> bool:
@@ -151,7 +174,8 @@ def evaluate_suite(
 ) -> SuiteResult:
     """Run every expectation of a suite against TABLE in one warehouse query."""
     suite, parameters = load_suite(suite_name), parameters or {}
-    columns = set(wh.columns_of(table))
+    types = wh.column_types(table)
+    columns = set(types)
     target = quote_identifier(table)
     params: dict[str, Any] = {}
     selects, results, pending = ["COUNT(*) AS n_rows"], [], []
@@ -168,6 +192,10 @@ def evaluate_suite(
         results.append(result)
         if missing:
             result.observed = f"missing column(s) {missing}"
+            continue
+        wrong_type = mistyped(exp, types, parameters)
+        if wrong_type:
+            result.observed = wrong_type  # e.g. amounts that arrived as text
             continue
         if exp["type"] == "expect_compound_columns_to_be_unique":
             keys = ", ".join(quote_identifier(c, 1) for c in needed)
@@ -196,12 +224,53 @@ def evaluate_suite(
         result.success = bool(judge(exp, observed, n_rows, non_null, parameters))
         if "column" in exp["kwargs"] and exp["type"] not in ("expect_column_mean_to_be_between",):
             result.unexpected_count = int(observed or 0)
+        if not result.success:
+            result.examples = unexpected_rows(wh, suite, exp, i, target, columns, parameters)
     return SuiteResult(suite_name, table, results)
+
+
+def mistyped(expectation: dict, types: dict[str, str], parameters: dict) -> str | None:
+    """Why a range check cannot apply to its column's type (None when it can)."""
+    kw = {k: resolve(v, parameters) for k, v in expectation["kwargs"].items()}
+    if expectation["type"] not in (
+        "expect_column_values_to_be_between",
+        "expect_column_mean_to_be_between",
+    ):
+        return None
+    bound = kw.get("min_value", kw.get("max_value"))
+    wanted = "datetime" if isinstance(bound, str) else "number"
+    actual = types.get(kw["column"].upper())
+    if actual in (wanted, None):
+        return None
+    return f"column {kw['column']} has type {actual}, expected {wanted}"
+
+
+def unexpected_rows(
+    wh: Warehouse,
+    suite: dict,
+    expectation: dict,
+    index: int,
+    target: str,
+    columns: set[str],
+    parameters: dict,
+) -> list[dict]:
+    """Up to 5 failing rows, by the suite's index columns (GX's unexpected_index_list)."""
+    params: dict[str, Any] = {}
+    predicate = violation_sql(expectation, index, params, parameters)
+    index_cols = [c for c in suite.get("meta", {}).get("index_columns", []) if c in columns]
+    if not predicate or not index_cols:
+        return []
+    keys = ", ".join(quote_identifier(c, 1) for c in index_cols)
+    rows = wh.fetch_frame(f"SELECT {keys} FROM {target} WHERE {predicate} LIMIT 5", params)
+    return rows.astype(str).to_dict("records")
 
 
 def failure_message(result: SuiteResult) -> str:
     """One readable line naming each blocking expectation and what was observed."""
-    parts = [f"{r.label} observed {r.observed!r}" for r in result.blocking]
+    parts = [
+        f"{r.label} observed {r.observed!r}" + (f" e.g. {r.examples}" if r.examples else "")
+        for r in result.blocking
+    ]
     return f"quality gate {result.suite} failed on {result.dataset}: " + "; ".join(parts)
 
 

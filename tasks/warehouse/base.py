@@ -195,6 +195,16 @@ class Warehouse(ABC):
         """Column names of SCHEMA.TABLE in order (upper-case)."""
         return list(self.fetch_frame(f"SELECT * FROM {quote_identifier(table)} LIMIT 0").columns)
 
+    def column_types(self, table: str) -> dict[str, str]:
+        """{COLUMN: 'number' | 'datetime' | 'text'} of SCHEMA.TABLE, from information_schema."""
+        schema, name = validate_identifier(table, 2).split(".")
+        rows = self.fetch_frame(
+            "SELECT UPPER(column_name) AS name, data_type FROM information_schema.columns "
+            "WHERE UPPER(table_schema) = :s AND UPPER(table_name) = :t",
+            {"s": schema, "t": name},
+        )
+        return {r.NAME: engine_type(r.DATA_TYPE) for r in rows.itertuples()}
+
     def row_count(self, table: str) -> int:
         """Rows in SCHEMA.TABLE (0 when it does not exist)."""
         if not self.table_exists(table):
