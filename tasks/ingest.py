@@ -159,7 +159,13 @@ def resolve_columns(
 
 
 def timestamp_expr(column: str, dtype: str, date_format: str | None) -> str:
-    """Snowflake SQL that parses COLUMN into TIMESTAMP_NTZ, or NULL when it cannot."""
+    """Snowflake SQL that parses COLUMN into TIMESTAMP_NTZ in UTC, or NULL when it cannot.
+
+    Policy: zoned values (typed, or text with an offset/Z) are converted to UTC; naive values
+    are taken to be UTC already.
+    """
+    if dtype == "datetime_tz":
+        return f"CAST(CONVERT_TIMEZONE('UTC', {column}) AS TIMESTAMP_NTZ)"
     if dtype == "datetime":
         return f"CAST({column} AS TIMESTAMP_NTZ)"
     text = f"TRIM(CAST({column} AS VARCHAR))"
@@ -167,9 +173,12 @@ def timestamp_expr(column: str, dtype: str, date_format: str | None) -> str:
         fmt = date_format.replace("'", "")
         return f"TRY_TO_TIMESTAMP({text}, '{fmt}')"
     # Digit-only strings are YYYYMMDD (Snowflake would read them as epoch seconds otherwise).
+    iso = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
     return (
         f"CASE WHEN REGEXP_LIKE({text}, '[0-9]{{8}}') THEN TRY_TO_TIMESTAMP({text}, 'YYYYMMDD') "
-        f"WHEN REGEXP_LIKE({text}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}.*') "
+        f"WHEN REGEXP_LIKE({text}, '{iso}.*([+-][0-9]{{2}}:?[0-9]{{2}}|Z)') "
+        f"THEN CAST(CONVERT_TIMEZONE('UTC', TRY_CAST({text} AS TIMESTAMP_TZ)) AS TIMESTAMP_NTZ) "
+        f"WHEN REGEXP_LIKE({text}, '{iso}.*') "
         f"THEN TRY_CAST({text} AS TIMESTAMP_NTZ) END"
     )
 

@@ -61,7 +61,10 @@ def engine_type(type_name: str) -> str:
     """Classify an engine column type as datetime, number or text."""
     name = type_name.upper()
     if name.startswith(("TIMESTAMP", "DATE")):
-        return "datetime"
+        zoned = "TIME ZONE" in name or name.startswith(
+            ("TIMESTAMPTZ", "TIMESTAMP_TZ", "TIMESTAMP_LTZ")
+        )
+        return "datetime_tz" if zoned else "datetime"
     numeric = (
         "INT",
         "BIGINT",

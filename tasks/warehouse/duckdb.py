@@ -54,6 +54,7 @@ class DuckDBWarehouse(Warehouse):
         self.path = str(path)
         self.statement_timeout_s = statement_timeout_s
         self.con = connect_file(self.path)
+        self.con.execute("SET TimeZone = 'UTC'")  # zoned -> naive casts never use the host's zone
         if memory_limit:
             if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*[KMGT]i?B", memory_limit):
                 raise ValueError(f"memory limit must look like 3GB, got {memory_limit!r}")
