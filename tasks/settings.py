@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -57,6 +57,14 @@ class LifelineSettings(BaseSettings):
     sagemaker_max_runtime_s: int = Field(2 * 3600, ge=60)
     sagemaker_max_wait_s: int = Field(3 * 3600, ge=60)  # our poll deadline; spot wait cap
     sagemaker_use_spot: bool = False
+
+    @field_validator("snowflake_database", "snowflake_role", "snowflake_warehouse")
+    @classmethod
+    def check_identifier(cls, value: str | None) -> str | None:
+        """Names that end up in SQL are validated before any connection is opened."""
+        from tasks.identifiers import validate_identifier
+
+        return None if value is None else validate_identifier(value, 1)
 
     @property
     def home_dir(self) -> Path:
