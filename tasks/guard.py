@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -38,21 +39,25 @@ def read_holder(path: Path) -> dict:
 
 
 def try_lock_file(path: Path, holder: dict) -> bool:
-    """Create PATH exclusively with HOLDER; break it first if its holder died on this host."""
-    for _ in range(2):
-        try:
-            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
-        except FileExistsError:
-            current = read_holder(path)
-            dead = current.get("host") == holder["host"] and not pid_alive(current.get("pid", 0))
-            if current and not dead:
-                return False
-            path.unlink(missing_ok=True)  # a killed run's lock (or a torn write): stale
-            continue
-        with os.fdopen(fd, "w") as fh:
-            json.dump(holder, fh)
-        return True
-    return False
+    """Create PATH atomically with HOLDER inside; break it first if its holder died here."""
+    draft = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+    draft.write_text(json.dumps(holder))
+    try:
+        for _ in range(2):
+            try:
+                os.link(draft, path)  # atomic: the lock appears complete or not at all
+                return True
+            except FileExistsError:
+                current = read_holder(path)
+                dead = current.get("host") == holder["host"] and not pid_alive(
+                    current.get("pid", 0)
+                )
+                if current and not dead:
+                    return False
+                path.unlink(missing_ok=True)  # a killed run's lock: stale
+        return False
+    finally:
+        draft.unlink(missing_ok=True)
 
 
 @contextmanager
