@@ -14,13 +14,53 @@ from prefect import task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.context import FlowRunContext
+from prefect.tasks import exponential_backoff
 
 from tasks import drift, features, ingest, quality, registry, scoring
 from tasks.identifiers import quote_identifier
 from tasks.modeling import ModelConfig, TrainResult
 from tasks.synthetic import generate_portfolio
 from tasks.trainers import get_trainer
-from tasks.warehouse import Warehouse
+from tasks.warehouse import StatementTimeoutError, Warehouse
+
+TRANSIENT = (ConnectionError, TimeoutError)
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Network trouble worth another attempt; bad data, bad code and our deadlines are not."""
+    if isinstance(exc, StatementTimeoutError):
+        return False
+    if isinstance(exc, TRANSIENT):
+        return True
+    name = type(exc).__name__
+    # Connector and botocore classes, by name so this module imports neither.
+    return name in {
+        "OperationalError",
+        "InterfaceError",
+        "EndpointConnectionError",
+        "ConnectTimeoutError",
+        "ReadTimeoutError",
+    }
+
+
+def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
+    """Prefect retry condition: retry only transient failures."""
+    try:
+        state.result()
+    except Exception as exc:  # noqa: BLE001 - classifying is the point
+        return is_transient(exc)
+    return False
+
+
+# Only tasks that touch the network retry; their writes are idempotent by warehouse keys
+# (manifest, partition replace, MERGE), so a retry after an ambiguous commit is a no-op.
+NETWORK_RETRIES: dict[str, Any] = {
+    "cache_policy": NO_CACHE,
+    "retries": 3,
+    "retry_delay_seconds": exponential_backoff(backoff_factor=5),
+    "retry_jitter_factor": 0.5,
+    "retry_condition_fn": retry_transient,
+}
 
 
 def publish_artifact(key: str, markdown: str) -> None:
@@ -45,7 +85,7 @@ def generate_synthetic(out_dir: Path, customers: int, transactions: int, seed: i
     return out_dir
 
 
-@task(cache_policy=NO_CACHE)
+@task(**NETWORK_RETRIES)
 def ingest_source(
     wh: Warehouse,
     source: str,
@@ -98,19 +138,21 @@ def stage_features(
     return f_stage, l_stage
 
 
-@task(cache_policy=NO_CACHE)
+@task(**NETWORK_RETRIES)
 def publish_features(wh: Warehouse, f_stage: str, l_stage: str) -> dict[str, Any]:
-    """Publish gated features and labels, register definitions, drop staging."""
-    try:
-        counts = features.publish_features(wh, f_stage, l_stage)
-        counts["feature_version"] = features.register_features(wh)
-    finally:
-        wh.drop_table(f_stage)
-        wh.drop_table(l_stage)
+    """Publish gated features and labels, register definitions, drop staging.
+
+    Staging stays when publishing fails, so a retry can publish it; the next run's start
+    drops whatever a failed run left.
+    """
+    counts = features.publish_features(wh, f_stage, l_stage)
+    counts["feature_version"] = features.register_features(wh)
+    wh.drop_table(f_stage)
+    wh.drop_table(l_stage)
     return counts
 
 
-@task(cache_policy=NO_CACHE)
+@task(**NETWORK_RETRIES)
 def train_models(
     wh: Warehouse,
     run_id: str,
@@ -195,7 +237,7 @@ def model_card(params: dict, result: TrainResult, decisions: list[dict]) -> str:
     return "\n".join(lines)
 
 
-@task(cache_policy=NO_CACHE)
+@task(**NETWORK_RETRIES)
 def stage_scores(wh: Warehouse, settings: Any, as_of: dt.date, run_id: str) -> tuple[str, int]:
     """Score active customers at AS_OF with the champions into a staging table."""
     from tasks.features import FEATURE_NAMES
@@ -206,17 +248,15 @@ def stage_scores(wh: Warehouse, settings: Any, as_of: dt.date, run_id: str) -> t
     return scoring.stage_scores(wh, as_of, (churn, clv), (churn_v, clv_v), run_id, FEATURE_NAMES)
 
 
-@task(cache_policy=NO_CACHE)
+@task(**NETWORK_RETRIES)
 def publish_scores(wh: Warehouse, staging: str) -> dict[str, int]:
-    """MERGE staged scores and report risk-band counts as an artifact."""
-    try:
-        scoring.publish_scores(wh, staging)
-        bands = wh.fetch_frame(
-            f"SELECT risk_band, COUNT(*) AS n FROM {quote_identifier(staging)} "
-            "GROUP BY risk_band ORDER BY 1"
-        )
-    finally:
-        wh.drop_table(staging)
+    """MERGE staged scores and report risk-band counts as an artifact (staging kept on error)."""
+    scoring.publish_scores(wh, staging)
+    bands = wh.fetch_frame(
+        f"SELECT risk_band, COUNT(*) AS n FROM {quote_identifier(staging)} "
+        "GROUP BY risk_band ORDER BY 1"
+    )
+    wh.drop_table(staging)
     wh.run_sql_file("scoring/10_create_customer_360")
     counts = dict(zip(bands["RISK_BAND"], bands["N"].astype(int), strict=True))
     publish_table("risk-bands", [{"band": k, "customers": v} for k, v in counts.items()])
