@@ -162,6 +162,10 @@ def promote(
     return decision
 
 
+class ModelLoadError(RuntimeError):
+    """The champion's artifact is missing or corrupt."""
+
+
 def load_champion(name: str) -> tuple[Any, str]:
     """Load the champion model and its version; a clear error if none is registered."""
     import mlflow
@@ -170,7 +174,14 @@ def load_champion(name: str) -> tuple[Any, str]:
     current = champion(MlflowClient(), name)
     if current is None:
         raise RuntimeError(f"no champion registered for {name}: run `lifeline train` first")
-    return mlflow.sklearn.load_model(f"models:/{name}@champion"), str(current.version)
+    try:
+        model = mlflow.sklearn.load_model(f"models:/{name}@champion")
+    except Exception as exc:  # noqa: BLE001 - any unreadable artifact is the same failure
+        raise ModelLoadError(
+            f"champion {name} v{current.version} cannot be loaded, nothing was scored "
+            f"({type(exc).__name__}: {str(exc)[:200]})"
+        ) from None
+    return model, str(current.version)
 
 
 def champion_training_params(name: str) -> dict[str, str]:

@@ -276,17 +276,25 @@ class SageMakerTrainer:
     def fetch(self, job: dict) -> TrainResult:
         """Download model.tar.gz and load the TrainResult the entry point wrote."""
         import joblib
+        from botocore.exceptions import ClientError
 
         from tasks.s3 import split_uri
 
-        bucket, key = split_uri(job["ModelArtifacts"]["S3ModelArtifacts"])
+        uri = job["ModelArtifacts"]["S3ModelArtifacts"]
+        bucket, key = split_uri(uri)
         with tempfile.TemporaryDirectory(prefix="lifeline-model-") as tmp:
             archive = Path(tmp) / "model.tar.gz"
-            self.s3.download_file(bucket, key, str(archive))
-            with tarfile.open(archive) as tar:
-                member = tar.getmember(MODEL_FILE)  # only the file we wrote, nothing else
-                tar.extract(member, tmp, filter="data")
-            result = joblib.load(Path(tmp) / MODEL_FILE)
+            try:
+                self.s3.download_file(bucket, key, str(archive))
+                with tarfile.open(archive) as tar:
+                    member = tar.getmember(MODEL_FILE)  # only the file we wrote, nothing else
+                    tar.extract(member, tmp, filter="data")
+                result = joblib.load(Path(tmp) / MODEL_FILE)
+            except (ClientError, tarfile.TarError, KeyError, EOFError, ValueError) as exc:
+                raise TrainingJobError(
+                    f"{job['TrainingJobName']}: model artifact {uri} is missing or corrupt "
+                    f"({type(exc).__name__}: {exc})"
+                ) from None
         if not isinstance(result, TrainResult):
             raise TrainingJobError(f"{job['TrainingJobName']}: artifact is not a Lifeline model")
         return result
