@@ -11,6 +11,12 @@ from tasks.synthetic import generate_portfolio
 from tasks.warehouse.duckdb import DuckDBWarehouse
 
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+# A secret every settings object in the session carries; the report plugin fails the run if
+# it shows up in any captured log, output or error (RELIABILITY scenario 29).
+# (A live run's real passphrase is kept, and is then the secret that must not leak.)
+os.environ.setdefault("LIFELINE_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", "lifeline-canary-5ecret-7f3a")
+
+pytest_plugins = ["tests.reliability.report"]
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from flows.cli import app
 
 
+@pytest.mark.scenario(28)
 @pytest.mark.parametrize(
     ("args", "message"),
     [

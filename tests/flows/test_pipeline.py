@@ -69,6 +69,7 @@ def test_pipeline_fills_every_contract_table(first_run):
     wh.close()
 
 
+@pytest.mark.scenario(1)
 def test_rerun_adds_no_duplicates_and_keeps_the_champion(first_run):
     home, first, second, scores_after_first = first_run
     wh = open_home(home)
@@ -111,6 +112,7 @@ def test_runs_and_gates_are_recorded(first_run):
     wh.close()
 
 
+@pytest.mark.scenario(20)
 def test_failed_score_gate_leaves_previous_scores_untouched(first_run, monkeypatch):
     from flows.score import score_flow
     from tasks import scoring
@@ -139,6 +141,7 @@ def test_failed_score_gate_leaves_previous_scores_untouched(first_run, monkeypat
     wh.close()
 
 
+@pytest.mark.scenario(28)
 def test_invalid_parameters_are_rejected_before_any_task(prefect_harness, home):
     from prefect.exceptions import ParameterTypeError
 
@@ -206,6 +209,7 @@ def test_back_test_equals_run_on_truncated_history(
         pd.testing.assert_frame_equal(tables[0][name], tables[1][name], check_exact=True)
 
 
+@pytest.mark.scenario(20)
 def test_broken_labels_stop_the_features_flow_before_publishing(first_run, monkeypatch):
     from flows.features import features_flow
     from tasks.quality import QualityGateError

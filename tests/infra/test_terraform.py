@@ -119,6 +119,7 @@ def test_terraform_fmt():
         assert result.returncode == 0, result.stdout
 
 
+@pytest.mark.scenario(30)
 def test_checkov_passes_on_infra_and_every_enforced_check_fails_on_the_bad_fixture():
     failed, summary = checkov_failures(INFRA)
     assert failed == set(), failed
@@ -127,6 +128,7 @@ def test_checkov_passes_on_infra_and_every_enforced_check_fails_on_the_bad_fixtu
     assert bad_failed >= ENFORCED, ENFORCED - bad_failed
 
 
+@pytest.mark.scenario(30)
 def test_checkov_skips_are_inline_and_justified():
     for path in tf_files(INFRA):
         for line in path.read_text().splitlines():
@@ -161,6 +163,7 @@ def iam_statements(root: Path) -> list[tuple[str, dict]]:
     ]
 
 
+@pytest.mark.scenario(30)
 def test_no_wildcard_allow_actions_outside_the_kms_key_policy():
     for name, statement in iam_statements(INFRA):
         if statement.get("effect", "Allow") == "Deny":
@@ -170,6 +173,7 @@ def test_no_wildcard_allow_actions_outside_the_kms_key_policy():
             assert not wildcard or (name == "kms" and action == "kms:*"), (name, action)
 
 
+@pytest.mark.scenario(30)
 def test_every_bucket_is_encrypted_versioned_private_and_tls_only():
     resources = blocks(INFRA, "resource")
     buckets = {name for _, rtype, name, _ in resources if rtype == "aws_s3_bucket"}
@@ -211,6 +215,7 @@ def snowflake_provider_problems(root: Path) -> list[str]:
     return problems
 
 
+@pytest.mark.scenario(30)
 def test_snowflake_providers_use_key_pairs_and_least_privilege_roles():
     assert snowflake_provider_problems(INFRA) == []
     assert len(snowflake_provider_problems(BAD)) == 3  # the bad fixture is caught

@@ -10,6 +10,7 @@ from tasks.blocks import create_blocks
 CANARY = "-----BEGIN PRIVATE KEY-----CANARY-7f3a9c-----END PRIVATE KEY-----"
 
 
+@pytest.mark.scenario(29)
 def test_blocks_round_trip_and_hide_the_key(prefect_harness):
     from prefect_aws import S3Bucket
     from prefect_snowflake import SnowflakeConnector

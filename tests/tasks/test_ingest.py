@@ -33,6 +33,7 @@ def load(wh, path: str, mapping=MAP, **kw):
     return ingest_transaction_file(wh, path, parse_mapping(mapping), "run-1", **kw)
 
 
+@pytest.mark.scenario(1)
 def test_portfolio_ingest_is_idempotent(wh, portfolio):
     customers, files = split_portfolio(str(portfolio))
     for f in customers:

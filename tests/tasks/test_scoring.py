@@ -66,6 +66,7 @@ def check_idempotent(seen: list[pd.DataFrame]) -> None:
     assert set(second["FLOW_RUN_ID"]) == {"run-2"}
 
 
+@pytest.mark.scenario(1)
 def test_scores_are_idempotent_on_duckdb(wh):
     seed_features(wh)
     seen = score_twice(wh)
@@ -77,6 +78,7 @@ def test_scores_are_idempotent_on_duckdb(wh):
     assert (seen[1]["EXPECTED_VALUE_AT_RISK"] <= seen[1]["PREDICTED_CLV"] + 1e-9).all()
 
 
+@pytest.mark.scenario(1)
 def test_scores_are_idempotent_on_snowflake_adapter():
     import fakesnow
     import snowflake.connector

@@ -110,6 +110,8 @@ def test_preflight_needs_bucket_and_role(tmp_path):
         bare.preflight()
 
 
+@pytest.mark.scenario(23)
+@pytest.mark.scenario(24)
 @pytest.mark.parametrize(
     ("status", "extra", "message"),
     [
@@ -141,6 +143,7 @@ def test_terminal_failures_raise_with_the_reason(tmp_path, status, extra, messag
         sm.wait("j")
 
 
+@pytest.mark.scenario(18)
 def test_our_deadline_stops_waiting(tmp_path):
     client = boto3.client(
         "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"

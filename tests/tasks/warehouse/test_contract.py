@@ -67,6 +67,7 @@ def test_merge_replaces_rows_with_same_keys(warehouse):
     assert warehouse.list_tables("ML", "STG_") == []
 
 
+@pytest.mark.scenario(5)
 def test_merge_with_duplicate_keys_writes_nothing(warehouse):
     keys = ("CUSTOMER_ID", "AS_OF_DATE")
     warehouse.write_frame(scores([0.1]), "ML.CUSTOMER_SCORES", "merge", keys)
@@ -119,6 +120,7 @@ def test_missing_bind_is_an_error(warehouse):
         warehouse.scalar("SELECT :x")
 
 
+@pytest.mark.scenario(3)
 def test_transaction_rolls_back_on_error(tmp_path):
     # fakesnow cannot stand in here (RELIABILITY 1): the contents are asserted on DuckDB.
     wh = DuckDBWarehouse(tmp_path / "t.duckdb")
