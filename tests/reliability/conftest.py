@@ -50,7 +50,7 @@ def copy_home(src: Path, dst: Path) -> Path:
     return dst
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def homes(portfolio, tmp_path_factory) -> dict[str, tuple[Path, Path, float]]:
     """For each step: (home before it, home after a clean run of it, its clean duration)."""
     base = tmp_path_factory.mktemp("crash")

@@ -97,7 +97,7 @@ def test_a_killed_runs_lock_is_broken_not_obeyed(tmp_path):
 def test_a_second_process_on_the_duckdb_file_gets_a_clear_error(tmp_path):
     wh = DuckDBWarehouse(tmp_path / "w.duckdb")
     code = (
-        "import sys; from tasks.warehouse.duckdb import DuckDBWarehouse\n"
+        "import sys; from tasks.warehouse.duckdb import DuckDBWarehouse, WarehouseBusyError\n"
         "try:\n    DuckDBWarehouse(sys.argv[1])\n"
         "except WarehouseBusyError as e:\n    print('BUSY', e); sys.exit(3)\n"
     )
