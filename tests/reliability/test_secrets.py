@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
@@ -70,7 +71,15 @@ def test_flow_runs_with_secrets_in_the_environment_never_record_them(
     path.write_text("customer_id,txn_ts,amount\n" + rows)
     state = ingest_flow(source=str(path), return_state=True)
     assert state.is_completed() == (source == "good")
-    run, logs, artifacts = asyncio.run(run_record(state.state_details.flow_run_id))
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler().flush()  # logs reach the API in batches
+    deadline = time.monotonic() + 30
+    while True:
+        run, logs, artifacts = asyncio.run(run_record(state.state_details.flow_run_id))
+        if logs or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
     assert logs, "the run logged nothing: nothing was checked"
     recorded = [str(run.parameters), state.message or "", *(log.message for log in logs)]
     recorded += [str(a.data) for a in artifacts]
