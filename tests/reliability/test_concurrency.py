@@ -142,3 +142,26 @@ def test_a_flow_run_started_while_another_publishes_fails_fast(
     assert second.is_failed() and "another Lifeline run" in second.message
     assert first[0].is_completed()
     assert snapshot(home / "warehouse.duckdb") == snapshot(homes["ingest"][1] / "warehouse.duckdb")
+
+
+def test_on_snowflake_the_prefect_concurrency_limit_serialises_runs(prefect_harness, tmp_path):
+    from tasks.blocks import ensure_publish_limit
+
+    settings = load_settings(home=tmp_path, target="snowflake", snowflake_database="LIFELINE_IT")
+    ensure_publish_limit("lifeline-publish-lifeline_it")
+
+    def publish(i: int) -> str:
+        with publish_lock(settings, f"run-{i}"):
+            time.sleep(3)  # longer than the other run's 1 s wait
+        return "published"
+
+    outcomes = race(publish)
+    assert outcomes.count("published") == 1, outcomes
+    assert any(isinstance(o, RunInProgressError) for o in outcomes)
+
+
+def test_on_snowflake_a_missing_limit_is_an_error_not_a_free_pass(prefect_harness, tmp_path):
+    settings = load_settings(home=tmp_path, target="snowflake", snowflake_database="NO_LIMIT")
+    lock = publish_lock(settings, "run-x")
+    with pytest.raises(Exception, match="lifeline-publish-no_limit"):  # noqa: PT011
+        lock.__enter__()
