@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from pydantic import SecretBytes, SecretStr
 
+from tasks.guard import publish_limit_name
 from tasks.identifiers import validate_identifier
 
 REQUIRED = ("SNOWFLAKE_ACCOUNT", "SNOWFLAKE_USER", "SNOWFLAKE_PRIVATE_KEY", "LIFELINE_S3_BUCKET")
@@ -49,6 +50,7 @@ def create_blocks(env: str, environ: dict[str, str] | None = None) -> BlockNames
     if missing:
         raise ValueError(f"set {', '.join(missing)} to create the blocks")
     names = BlockNames(validate_identifier(env, 1).lower())
+    database = environ.get("LIFELINE_SNOWFLAKE_DATABASE", f"LIFELINE_{env.upper()}")
     passphrase = environ.get("SNOWFLAKE_PRIVATE_KEY_PASSPHRASE")
     credentials = SnowflakeCredentials(
         account=environ["SNOWFLAKE_ACCOUNT"],
@@ -60,7 +62,7 @@ def create_blocks(env: str, environ: dict[str, str] | None = None) -> BlockNames
     credentials.save(names.snowflake_credentials, overwrite=True)
     SnowflakeConnector(
         credentials=credentials,
-        database=environ.get("LIFELINE_SNOWFLAKE_DATABASE", f"LIFELINE_{env.upper()}"),
+        database=database,
         warehouse=environ.get("LIFELINE_SNOWFLAKE_WAREHOUSE", f"LIFELINE_{env.upper()}_WH"),
         schema="RAW",
     ).save(names.snowflake_connector, overwrite=True)
@@ -69,8 +71,7 @@ def create_blocks(env: str, environ: dict[str, str] | None = None) -> BlockNames
     S3Bucket(
         bucket_name=environ["LIFELINE_S3_BUCKET"], credentials=aws, bucket_folder="prefect-results"
     ).save(names.results_bucket, overwrite=True)
-    database = environ.get("LIFELINE_SNOWFLAKE_DATABASE", f"LIFELINE_{env.upper()}")
-    ensure_publish_limit(f"lifeline-publish-{validate_identifier(database, 1).lower()}")
+    ensure_publish_limit(publish_limit_name(database))
     return names
 
 

@@ -87,6 +87,11 @@ def file_lock(path: Path, run_id: str, wait_s: float = 0.0) -> Iterator[None]:
             path.unlink(missing_ok=True)
 
 
+def publish_limit_name(database: str) -> str:
+    """The Prefect global concurrency limit that serialises runs on one Snowflake database."""
+    return f"lifeline-publish-{validate_identifier(database, 1).lower()}"
+
+
 @contextmanager
 def publish_lock(settings: Any, run_id: str) -> Iterator[None]:
     """Serialise runs that publish to the same warehouse."""
@@ -98,7 +103,7 @@ def publish_lock(settings: Any, run_id: str) -> Iterator[None]:
     # (created by `lifeline blocks`); strict, so a missing limit is an error, not a free pass.
     from prefect.concurrency.sync import concurrency
 
-    name = f"lifeline-publish-{validate_identifier(settings.snowflake_database, 1).lower()}"
+    name = publish_limit_name(settings.snowflake_database)
     try:
         with concurrency(name, occupy=1, timeout_seconds=max(settings.lock_wait_s, 1), strict=True):
             yield

@@ -7,36 +7,18 @@ import tarfile
 
 import boto3
 import pytest
-from botocore.stub import ANY, Stubber
+from botocore.stub import ANY
 
 from tasks.modeling import ModelConfig
 from tasks.settings import load_settings
 from tasks.trainers.sagemaker import SageMakerTrainer, TrainingJobError, job_name
 from tests.tasks.test_modeling import training_set
-from tests.tasks.trainers.test_sagemaker import ROLE, aws  # noqa: F401 (fixture)
-
-JOB = {
-    "TrainingJobName": "j",
-    "TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/j",
-    "ModelArtifacts": {"S3ModelArtifacts": "s3://lifeline-data/m/model.tar.gz"},
-    "AlgorithmSpecification": {"TrainingInputMode": "File"},
-    "ResourceConfig": {"VolumeSizeInGB": 1},
-    "StoppingCondition": {},
-    "CreationTime": "2026-01-01",
-    "SecondaryStatus": "Training",
-    "TrainingJobStatus": "InProgress",
-}
-
-
-def stubbed(tmp_path, **settings) -> tuple[SageMakerTrainer, Stubber]:
-    """A trainer whose SageMaker client is a botocore Stubber."""
-    client = boto3.client(
-        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    config = load_settings(
-        home=tmp_path, s3_bucket="lifeline-data", sagemaker_role_arn=ROLE, **settings
-    )
-    return SageMakerTrainer(config, sagemaker_client=client, poll_seconds=0), Stubber(client)
+from tests.tasks.trainers.test_sagemaker import (  # noqa: F401 (aws is a fixture)
+    JOB,
+    ROLE,
+    aws,
+    stubbed,
+)
 
 
 @pytest.mark.scenario(23)
@@ -46,12 +28,13 @@ def stubbed(tmp_path, **settings) -> tuple[SageMakerTrainer, Stubber]:
     [
         ("Completed", {}, None),
         ("Failed", {"FailureReason": "CapacityError: no ml.m5.xlarge"}, "failed: CapacityError"),
+        ("Failed", {"FailureReason": "AlgorithmError: boom"}, "failed: AlgorithmError: boom"),
         ("Stopped", {"SecondaryStatus": "Stopped"}, "stopped: Stopped"),
         ("Stopped", {"SecondaryStatus": "MaxRuntimeExceeded"}, "stopped: MaxRuntimeExceeded"),
         ("Stopped", {"SecondaryStatus": "MaxWaitTimeExceeded"}, "stopped: MaxWaitTimeExceeded"),
     ],
 )
-def test_five_terminal_outcomes(tmp_path, status, extra, outcome):
+def test_every_terminal_outcome(tmp_path, status, extra, outcome):
     trainer, stub = stubbed(tmp_path)
     stub.add_response("describe_training_job", JOB)
     stub.add_response("describe_training_job", {**JOB, "TrainingJobStatus": status, **extra})

@@ -22,6 +22,18 @@ from tasks.trainers.sagemaker import SageMakerTrainer, TrainingJobError
 from tests.tasks.test_modeling import training_set
 
 ROLE = "arn:aws:iam::123456789012:role/lifeline-sagemaker"
+# describe_training_job for a running job; tests override the status and reasons.
+JOB = {
+    "TrainingJobName": "j",
+    "TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/j",
+    "ModelArtifacts": {"S3ModelArtifacts": "s3://lifeline-data/m/model.tar.gz"},
+    "AlgorithmSpecification": {"TrainingInputMode": "File"},
+    "ResourceConfig": {"VolumeSizeInGB": 1},
+    "StoppingCondition": {},
+    "CreationTime": "2026-01-01",
+    "SecondaryStatus": "Training",
+    "TrainingJobStatus": "InProgress",
+}
 
 
 @pytest.fixture
@@ -36,6 +48,17 @@ def aws(monkeypatch):
     with mock_aws():
         boto3.client("s3").create_bucket(Bucket="lifeline-data")
         yield
+
+
+def stubbed(tmp_path, **settings) -> tuple[SageMakerTrainer, Stubber]:
+    """A trainer whose SageMaker client is a botocore Stubber."""
+    client = boto3.client(
+        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
+    )
+    config = load_settings(
+        home=tmp_path, s3_bucket="lifeline-data", sagemaker_role_arn=ROLE, **settings
+    )
+    return SageMakerTrainer(config, sagemaker_client=client, poll_seconds=0), Stubber(client)
 
 
 def trainer(tmp_path, **kw) -> SageMakerTrainer:
@@ -110,61 +133,10 @@ def test_preflight_needs_bucket_and_role(tmp_path):
         bare.preflight()
 
 
-@pytest.mark.scenario(23)
-@pytest.mark.scenario(24)
-@pytest.mark.parametrize(
-    ("status", "extra", "message"),
-    [
-        ("Failed", {"FailureReason": "AlgorithmError: boom"}, "failed: AlgorithmError: boom"),
-        ("Stopped", {"SecondaryStatus": "MaxRuntimeExceeded"}, "stopped: MaxRuntimeExceeded"),
-        ("Stopped", {"SecondaryStatus": "MaxWaitTimeExceeded"}, "stopped: MaxWaitTimeExceeded"),
-        ("Stopped", {"SecondaryStatus": "Stopped"}, "stopped: Stopped"),
-    ],
-)
-def test_terminal_failures_raise_with_the_reason(tmp_path, status, extra, message):
-    client = boto3.client(
-        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    stub = Stubber(client)
-    base = {
-        "TrainingJobName": "j",
-        "TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/j",
-        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/k"},
-        "AlgorithmSpecification": {"TrainingInputMode": "File"},
-        "ResourceConfig": {"VolumeSizeInGB": 1},
-        "StoppingCondition": {},
-        "CreationTime": "2026-01-01",
-        "SecondaryStatus": "Training",
-    }
-    stub.add_response("describe_training_job", {**base, "TrainingJobStatus": "InProgress"})
-    stub.add_response("describe_training_job", {**base, "TrainingJobStatus": status, **extra})
-    sm = SageMakerTrainer(load_settings(home=tmp_path), sagemaker_client=client, poll_seconds=0)
-    with stub, pytest.raises(TrainingJobError, match=message):
-        sm.wait("j")
-
-
 @pytest.mark.scenario(18)
 def test_our_deadline_stops_waiting(tmp_path):
-    client = boto3.client(
-        "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
-    )
-    stub = Stubber(client)
-    stub.add_response(
-        "describe_training_job",
-        {
-            "TrainingJobName": "j",
-            "TrainingJobArn": "arn:aws:sagemaker:us-east-1:1:training-job/j",
-            "TrainingJobStatus": "InProgress",
-            "SecondaryStatus": "Training",
-            "ModelArtifacts": {"S3ModelArtifacts": "s3://b/k"},
-            "AlgorithmSpecification": {"TrainingInputMode": "File"},
-            "ResourceConfig": {"VolumeSizeInGB": 1},
-            "StoppingCondition": {},
-            "CreationTime": "2026-01-01",
-        },
-    )
-    settings = load_settings(home=tmp_path, sagemaker_max_wait_s=60)
-    sm = SageMakerTrainer(settings, sagemaker_client=client, poll_seconds=0)
-    sm.settings = settings.model_copy(update={"sagemaker_max_wait_s": -1})
+    sm, stub = stubbed(tmp_path, sagemaker_max_wait_s=60)
+    stub.add_response("describe_training_job", JOB)
+    sm.settings = sm.settings.model_copy(update={"sagemaker_max_wait_s": -1})
     with stub, pytest.raises(TrainingJobError, match="our deadline"):
         sm.wait("j")
