@@ -85,17 +85,37 @@ def parse_columns(pairs: list[str] | None, mapping_file: Path | None) -> dict[st
         fail(str(exc))
 
 
-def run_flow(flow_fn: Any, **kwargs: Any) -> Any:
+def make_params(model: Any, **values: Any) -> Any:
+    """Build a flow's parameter model; a rejected value becomes one line, exit 2."""
+    from pydantic import ValidationError
+
+    try:
+        return model(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(x) for x in err["loc"]) or "parameters"
+        fail(f"{where}: {err['msg']} (got {err.get('input')!r})")
+
+
+def run_flow(flow_fn: Any, params: Any) -> Any:
     """Run a flow; any failure becomes one line on stderr and exit code 1."""
     try:
-        return flow_fn(**kwargs)
+        return flow_fn(**params.model_dump())
     except Exception as exc:  # the flow's own state and logs keep the traceback
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
         fail(f"{type(exc).__name__}: {first}", code=1)
 
 
+def gate_line(gates: dict[str, str]) -> str:
+    """The gates that ran and their verdicts, grouped by verdict."""
+    by_verdict: dict[str, list[str]] = {}
+    for suite, verdict in gates.items():
+        by_verdict.setdefault(verdict, []).append(suite)
+    return "; ".join(f"{', '.join(s)}: {v}" for v, s in by_verdict.items()) or "none ran"
+
+
 def print_summary(result: dict[str, Any]) -> None:
-    """A short human summary of a pipeline run."""
+    """A short human summary of a pipeline run: what really happened."""
     counts, m = result.get("counts", {}), result.get("metrics", {})
     lines = [
         f"Lifeline run {result.get('run_id')} as of {result.get('as_of')}",
@@ -104,8 +124,7 @@ def print_summary(result: dict[str, Any]) -> None:
         f" RAW.TRANSACTIONS has {counts.get('raw_transactions', 0):,}",
         f"  features      {counts.get('feature_rows', 0):,} rows, "
         f"{counts.get('label_rows', 0):,} labels (version {counts.get('feature_version')})",
-        "  quality gates raw_transactions, customer_features, training_labels, "
-        "customer_scores: passed",
+        f"  quality gates {gate_line(result.get('gates', {}))}",
     ]
     if m:
         lines += [
@@ -124,11 +143,13 @@ def print_summary(result: dict[str, Any]) -> None:
     lines += [
         f"  scored        {counts.get('rows_scored', 0):,} customers, bands "
         f"{counts.get('risk_bands', {})}",
-        f"  drift         {', '.join(result.get('drifted') or []) or 'no feature'} over PSI 0.2",
+        f"  drift         {', '.join(result.get('drifted') or []) or 'no feature'} over PSI "
+        f"{result.get('drift_threshold')}",
         f"  warehouse     {result.get('warehouse')} (dashboards read ML.CUSTOMER_360)",
-        f"  stage seconds {json.dumps(result.get('seconds', {}))}",
+        f"  step seconds  {json.dumps(result.get('seconds', {}))}",
         "  Prefect UI    run `prefect server start` and open http://127.0.0.1:4200/runs",
     ]
+    lines += [f"  warning       {w}" for w in result.get("warnings", [])]
     typer.echo("\n".join(lines))
 
 
@@ -149,22 +170,24 @@ def run(
     """Run the whole pipeline end to end."""
     cut_off, name = parse_date(as_of), check_trainer(trainer)
     columns = parse_columns(column, mapping)
-    use_home(home)
-    from flows.pipeline import customer_ml_pipeline
+    from tasks.params import PipelineParams
 
-    result = run_flow(
-        customer_ml_pipeline,
+    params = make_params(
+        PipelineParams,
         source=source,
         as_of=cut_off,
         horizon_days=horizon_days,
         trainer=name,
-        columns=columns,
+        columns=columns or None,
         date_format=date_format,
         customers=customers,
         transactions=transactions,
         seed=seed,
     )
-    print_summary(result)
+    use_home(home)
+    from flows.pipeline import customer_ml_pipeline
+
+    print_summary(run_flow(customer_ml_pipeline, params))
 
 
 @app.command()
@@ -196,11 +219,18 @@ def ingest_cmd(
     home: Path = HOME,
 ) -> None:
     """Load a transaction log (and customers/ when SOURCE is a portfolio folder)."""
-    columns = parse_columns(column, mapping)
+    from tasks.params import IngestParams
+
+    params = make_params(
+        IngestParams,
+        source=source,
+        columns=parse_columns(column, mapping) or None,
+        date_format=date_format,
+    )
     use_home(home)
     from flows.ingest import ingest_flow
 
-    counts = run_flow(ingest_flow, source=source, columns=columns, date_format=date_format)
+    counts = run_flow(ingest_flow, params)
     typer.echo(
         f"ingested {counts['rows_ingested']:,} rows from {counts['files_loaded']} files "
         f"({counts['files_skipped']} already loaded); RAW.TRANSACTIONS has "
@@ -211,11 +241,13 @@ def ingest_cmd(
 @app.command()
 def features(as_of: str = AS_OF, horizon_days: int = HORIZON, home: Path = HOME) -> None:
     """Build point-in-time features and labels."""
-    cut_off = parse_date(as_of)
+    from tasks.params import FeatureParams
+
+    params = make_params(FeatureParams, as_of=parse_date(as_of), horizon_days=horizon_days)
     use_home(home)
     from flows.features import features_flow
 
-    counts = run_flow(features_flow, as_of=cut_off, horizon_days=horizon_days)
+    counts = run_flow(features_flow, params)
     typer.echo(f"features: {counts['feature_rows']:,} rows, labels: {counts['label_rows']:,}")
 
 
@@ -224,11 +256,18 @@ def train(
     as_of: str = AS_OF, trainer: str = TRAINER, horizon_days: int = HORIZON, home: Path = HOME
 ) -> None:
     """Train, register and (maybe) promote the churn and CLV models."""
-    cut_off, name = parse_date(as_of), check_trainer(trainer)
+    from tasks.params import TrainParams
+
+    params = make_params(
+        TrainParams,
+        as_of=parse_date(as_of),
+        trainer=check_trainer(trainer),
+        horizon_days=horizon_days,
+    )
     use_home(home)
     from flows.train import train_flow
 
-    result = run_flow(train_flow, as_of=cut_off, trainer=name, horizon_days=horizon_days)
+    result = run_flow(train_flow, params)
     typer.echo(
         json.dumps(
             {"metrics": result["metrics"], "promotion": result["promotion"]}, indent=2, default=str
@@ -239,23 +278,29 @@ def train(
 @app.command()
 def score(as_of: str = AS_OF, home: Path = HOME) -> None:
     """Score the active customers with the champion models."""
-    cut_off = parse_date(as_of)
+    from tasks.params import ScoreParams
+
+    params = make_params(ScoreParams, as_of=parse_date(as_of))
     use_home(home)
     from flows.score import score_flow
 
-    counts = run_flow(score_flow, as_of=cut_off)
+    counts = run_flow(score_flow, params)
     typer.echo(f"scored {counts['rows_scored']:,} customers; bands {counts['risk_bands']}")
 
 
 @app.command()
 def drift(as_of: str = AS_OF, home: Path = HOME) -> None:
     """Population stability of features and scores vs the champion's training data."""
-    cut_off = parse_date(as_of)
+    from tasks.params import DriftParams
+
+    params = make_params(DriftParams, as_of=parse_date(as_of))
     use_home(home)
     from flows.monitor import drift_flow
 
-    result = run_flow(drift_flow, as_of=cut_off)
-    typer.echo(f"drifted features: {', '.join(result['drifted']) or 'none'}")
+    result = run_flow(drift_flow, params)
+    typer.echo(
+        f"drifted features (PSI > {result['threshold']}): {', '.join(result['drifted']) or 'none'}"
+    )
 
 
 @app.command()

@@ -2,73 +2,74 @@
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
 from prefect import flow
-from pydantic import Field
 
 from flows.common import flow_session, resolve_as_of
-from flows.features import run_features
-from flows.ingest import run_ingest
-from flows.monitor import run_drift
-from flows.score import run_score
-from flows.train import run_train
-from tasks.stages import publish_run_summary
-from tasks.trainers import TrainerName, get_trainer
+from tasks.params import (
+    DEFAULTS,
+    AsOf,
+    Columns,
+    Customers,
+    DateFormat,
+    DriftThreshold,
+    FailOnDrift,
+    HorizonDays,
+    PipelineParams,
+    PromoteMargin,
+    Seed,
+    Source,
+    SpendDropRatio,
+    Trainer,
+    TrainSnapshots,
+    Transactions,
+    describe_params,
+)
+from tasks.prefect_tasks import PREFECT
+from tasks.runs import publish_run_summary
+from tasks.steps import drift_step, features_step, ingest_step, score_step, train_step
+from tasks.trainers import get_trainer
 
 
 @flow(name="customer-ml-pipeline", log_prints=True)
+@describe_params(PipelineParams)
 def customer_ml_pipeline(
-    source: str = "synthetic",
-    as_of: dt.date | None = None,
-    horizon_days: Annotated[int, Field(ge=7, le=730)] = 90,
-    trainer: TrainerName = "local",
-    promote_margin: Annotated[float, Field(ge=0, le=1)] = 0.0,
-    columns: dict[str, str] | None = None,
-    date_format: str | None = None,
-    customers: Annotated[int, Field(ge=1)] = 5000,
-    transactions: Annotated[int, Field(ge=1)] = 500_000,
-    seed: int = 7,
-    train_snapshots: Annotated[int, Field(ge=1, le=36)] = 6,
-    spend_drop_ratio: Annotated[float, Field(ge=0, le=1)] = 0.3,
-    drift_threshold: Annotated[float, Field(gt=0)] = 0.2,
+    source: Source = DEFAULTS.source,
+    as_of: AsOf = DEFAULTS.as_of,
+    horizon_days: HorizonDays = DEFAULTS.horizon_days,
+    trainer: Trainer = DEFAULTS.trainer,
+    promote_margin: PromoteMargin = DEFAULTS.promote_margin,
+    columns: Columns = DEFAULTS.columns,
+    date_format: DateFormat = DEFAULTS.date_format,
+    customers: Customers = DEFAULTS.customers,
+    transactions: Transactions = DEFAULTS.transactions,
+    seed: Seed = DEFAULTS.seed,
+    train_snapshots: TrainSnapshots = DEFAULTS.train_snapshots,
+    spend_drop_ratio: SpendDropRatio = DEFAULTS.spend_drop_ratio,
+    drift_threshold: DriftThreshold = DEFAULTS.drift_threshold,
+    fail_on_drift: FailOnDrift = DEFAULTS.fail_on_drift,
 ) -> dict[str, Any]:
-    """Run every stage on one warehouse connection; any failure stops before later writes."""
-    get_trainer(trainer).preflight()  # fail before any data moves
-    params = dict(
-        source=source,
-        as_of=as_of,
-        horizon_days=horizon_days,
-        trainer=trainer,
-        promote_margin=promote_margin,
-        columns=columns,
-        date_format=date_format,
-        customers=customers,
-        transactions=transactions,
-        seed=seed,
-        train_snapshots=train_snapshots,
-        spend_drop_ratio=spend_drop_ratio,
-    )
+    """Run every step on one warehouse connection; any failure stops before later writes."""
+    params = PipelineParams(**locals())
+    get_trainer(params.trainer).preflight()  # fail before any data moves
     with flow_session("customer-ml-pipeline", params) as (settings, wh, log):
-        run_ingest(
-            settings, wh, log, source, columns or {}, date_format, customers, transactions, seed
-        )
-        cut_off = resolve_as_of(wh, as_of)
-        log.parameters["as_of"] = cut_off
-        run_features(wh, log, cut_off, horizon_days, train_snapshots, spend_drop_ratio)
-        training = run_train(
-            settings, wh, log, cut_off, horizon_days, train_snapshots, trainer, promote_margin
-        )
-        run_score(settings, wh, log, cut_off)
-        monitoring = run_drift(settings, wh, log, cut_off, drift_threshold, fail_on_drift=False)
+        ingest_step(PREFECT, settings, wh, log, params)
+        as_of = resolve_as_of(wh, log, params.as_of)
+        features_step(PREFECT, wh, log, params, as_of)
+        training = train_step(PREFECT, settings, wh, log, params, as_of)
+        score_step(PREFECT, settings, wh, log, as_of)
+        monitoring = drift_step(PREFECT, settings, wh, log, params, as_of)
         publish_run_summary(log)
         return {
-            "drifted": monitoring["drifted"],
             "run_id": log.run_id,
-            "as_of": cut_off,
+            "as_of": as_of,
             "counts": dict(log.counts),
             "seconds": dict(log.seconds),
+            "gates": dict(log.gates),
+            "warnings": list(log.warnings),
+            "drifted": monitoring["drifted"],
+            "drift_threshold": monitoring["threshold"],
             "warehouse": wh.describe(),
             **training,
         }

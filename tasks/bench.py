@@ -1,4 +1,4 @@
-"""`lifeline bench`: time every stage on a fresh synthetic portfolio, beside reference queries."""
+"""`lifeline bench`: time the pipeline's own steps on a fresh portfolio, beside reference passes."""
 
 from __future__ import annotations
 
@@ -8,18 +8,16 @@ import platform
 import resource
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import duckdb
 
-from tasks import features, ingest, quality, registry, scoring
-from tasks.modeling import ModelConfig
+from tasks import steps
+from tasks.params import PipelineParams
+from tasks.runs import RunLog
 from tasks.settings import load_settings
-from tasks.synthetic import generate_portfolio
-from tasks.trainers import get_trainer
-from tasks.warehouse.duckdb import DuckDBWarehouse
+from tasks.warehouse import open_warehouse
 
 REFERENCE_SQL = """
 SELECT customer_id, COUNT(*) AS n, SUM(amount) AS total, MAX(txn_ts) AS last_ts,
@@ -34,14 +32,6 @@ def peak_rss_bytes() -> int:
     own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     return int((own + children) * 1024)
-
-
-def timed(stages: dict, name: str, fn: Callable[[], Any], rows: Callable[[Any], int]) -> Any:
-    """Run FN, record its seconds and the rows it processed under NAME."""
-    start = time.perf_counter()
-    out = fn()
-    stages[name] = {"seconds": round(time.perf_counter() - start, 3), "rows": int(rows(out))}
-    return out
 
 
 def reference_pandas(folder: Path, cut: dt.date) -> float:
@@ -61,6 +51,22 @@ def reference_pandas(folder: Path, cut: dt.date) -> float:
     return round(time.perf_counter() - start, 3)
 
 
+# Rows each step worked on, from the run's counts.
+STEP_ROWS = {
+    "generate": "raw_transactions",
+    "ingest": "rows_ingested",
+    "quality_raw": "raw_transactions",
+    "features": "feature_rows",
+    "quality_features": "feature_rows",
+    "publish_features": "feature_rows",
+    "train": "training_rows",
+    "register": "holdout_rows",
+    "score": "rows_scored",
+    "quality_scores": "rows_scored",
+    "publish": "rows_scored",
+}
+
+
 def run_bench(
     customers: int,
     transactions: int,
@@ -69,108 +75,50 @@ def run_bench(
     pandas_limit: int = 20_000_000,
     seed: int = 7,
 ) -> dict[str, Any]:
-    """Run generate -> ingest -> gates -> features -> train -> score -> publish; return JSON."""
+    """Run the pipeline's own steps (ingest to publish) without Prefect; return JSON."""
     home = Path(home or tempfile.mkdtemp(prefix="lifeline-bench-"))
     os.environ["LIFELINE_HOME"] = str(home)
     settings = load_settings(home=home, target="local")
-    total_start, stages = time.perf_counter(), {}
-    folder = home / "landing" / "bench"
-    gen = timed(
-        stages,
-        "generate",
-        lambda: generate_portfolio(folder, customers, transactions, seed),
-        lambda r: r.transactions,
+    params = PipelineParams(
+        customers=customers,
+        transactions=transactions,
+        seed=seed,
+        train_snapshots=max(snapshots - 2, 1),
     )
-    wh = DuckDBWarehouse(settings.duckdb_path, settings.duckdb_memory_limit)
-    wh.bootstrap()
-    run_id, horizon = "bench", 90
-
-    def ingest_all() -> int:
-        for f in gen.customer_files:
-            ingest.ingest_customer_file(wh, str(f), run_id)
-        return sum(
-            ingest.ingest_transaction_file(wh, str(f), {}, run_id)[0] for f in gen.transaction_files
-        )
-
-    timed(stages, "ingest", ingest_all, lambda n: n)
-    timed(
-        stages,
-        "quality_raw",
-        lambda: quality.evaluate_suite(
-            wh, "raw_transactions", "RAW.TRANSACTIONS", {"max_ts": "2100-01-01 00:00:00"}
-        ),
-        lambda r: wh.row_count("RAW.TRANSACTIONS"),
-    )
-    as_of = gen.end + dt.timedelta(days=1)
-    plan = features.plan_snapshots(as_of, horizon, max(snapshots - 2, 1))
-    features.record_snapshots(wh, run_id, plan)
-
-    def build() -> tuple[str, str]:
-        return (
-            features.stage_features(wh, run_id, as_of, horizon),
-            features.stage_labels(wh, run_id, as_of, horizon, 0.3),
-        )
-
-    f_stage, l_stage = timed(stages, "features", build, lambda s: wh.row_count(s[0]))
-    timed(
-        stages,
-        "quality_features",
-        lambda: [
-            quality.evaluate_suite(wh, "customer_features", f_stage, {"active_days": horizon}),
-            quality.evaluate_suite(wh, "training_labels", l_stage),
-        ],
-        lambda r: wh.row_count(f_stage),
-    )
-    features.publish_features(wh, f_stage, l_stage)
-
-    def train() -> Any:
-        training_set = features.fetch_training_set(wh, run_id, horizon)
-        result = get_trainer("local").train(training_set, ModelConfig(), horizon)
-        return result, training_set[training_set["ROLE"] == "holdout"]
-
-    result, holdout = timed(stages, "train", train, lambda r: sum(r[0].rows.values()))
-    registry.configure_mlflow(settings)
-    versions = registry.log_training_run(result, {"as_of": as_of}, holdout)
-    staging, _ = timed(
-        stages,
-        "score",
-        lambda: scoring.stage_scores(
-            wh,
-            as_of,
-            (result.churn_model, result.clv_model),
-            (versions[registry.CHURN_MODEL], versions[registry.CLV_MODEL]),
-            run_id,
-            result.features,
-        ),
-        lambda s: s[1],
-    )
-    timed(
-        stages,
-        "publish",
-        lambda: scoring.publish_scores(wh, staging),
-        lambda _: wh.row_count(scoring.SCORES_TABLE),
-    )
-    wh.drop_table(staging)
+    total_start = time.perf_counter()
+    log = RunLog("bench", "bench", params.record())
+    wh = open_warehouse(settings)
+    steps.ingest_step(steps.PLAIN, settings, wh, log, params)
+    as_of = steps.resolve_as_of(wh, log, params.as_of)
+    steps.features_step(steps.PLAIN, wh, log, params, as_of)
+    training = steps.train_step(steps.PLAIN, settings, wh, log, params, as_of)
+    steps.score_step(steps.PLAIN, settings, wh, log, as_of)
+    total_seconds = round(time.perf_counter() - total_start, 3)
 
     ref_start = time.perf_counter()
     wh.fetch_frame(REFERENCE_SQL.format(cut=as_of.isoformat()))
     aggregate_seconds = round(time.perf_counter() - ref_start, 3)
-    pandas_seconds = reference_pandas(folder, as_of) if gen.transactions <= pandas_limit else None
+    folder = settings.home_dir / "landing" / f"synthetic-c{customers}-t{transactions}-s{seed}"
+    rows = log.counts["raw_transactions"]
+    pandas_seconds = reference_pandas(folder, as_of) if rows <= pandas_limit else None
     wh.close()
+    step_report = {
+        name: {"seconds": seconds, "rows": int(log.counts.get(STEP_ROWS.get(name, ""), 0))}
+        for name, seconds in log.seconds.items()
+    }
     return {
         "customers": customers,
-        "transactions": gen.transactions,
-        "snapshots": len(plan),
-        "stages": stages,
+        "transactions": rows,
+        "snapshots": params.train_snapshots + 2,
+        "steps": step_report,
         "reference": {
             "aggregate_seconds": aggregate_seconds,
             "pandas_aggregate_seconds": pandas_seconds,
         },
-        "total_seconds": round(time.perf_counter() - total_start, 3),
+        "total_seconds": total_seconds,
         "peak_rss_bytes": peak_rss_bytes(),
         "scored_customers_per_second": round(
-            stages["score"]["rows"]
-            / max(stages["score"]["seconds"] + stages["publish"]["seconds"], 1e-9)
+            log.counts["rows_scored"] / max(log.seconds["score"] + log.seconds["publish"], 1e-9)
         ),
         "machine": {
             "cpus": os.cpu_count(),
@@ -180,7 +128,7 @@ def run_bench(
         "versions": versions_of("duckdb", "prefect", "scikit-learn", "mlflow", "sqlglot"),
         "metrics": {
             k: round(v, 4)
-            for k, v in result.metrics.items()
+            for k, v in training["metrics"].items()
             if k in ("churn_roc_auc", "churn_baseline_roc_auc", "clv_mae", "clv_baseline_mae")
         },
         "home": str(home),

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from tasks import registry
+from tasks.artifacts import publish_markdown
+from tasks.catalogue import FEATURE_NAMES
+from tasks.features import plan_snapshots
 from tasks.modeling import matrix
 from tasks.warehouse import Warehouse
 
-PSI_THRESHOLD = 0.2  # common rule of thumb: < 0.1 stable, 0.1-0.2 moderate, > 0.2 shifted
 SCORE_FEATURE = "CHURN_SCORE"
 
 
@@ -66,7 +70,7 @@ def compute_drift(
     churn_model: object | None,
     as_of: dt.date,
     reference_as_of: dt.date,
-    threshold: float = PSI_THRESHOLD,
+    threshold: float,
 ) -> DriftReport:
     """PSI for every model feature and, given a model, for its churn score."""
     if current.empty or reference.empty:
@@ -114,3 +118,30 @@ def drift_markdown(report: DriftReport) -> str:
         for k in order
     ]
     return "\n".join(lines)
+
+
+def monitor_drift(
+    wh: Warehouse, settings: Any, as_of: dt.date, threshold: float, run_id: str
+) -> DriftReport:
+    """PSI of the population at AS_OF against the champion's training cut-offs; recorded."""
+    registry.configure_mlflow(settings)
+    params = registry.champion_training_params(registry.CHURN_MODEL)
+    plan = plan_snapshots(
+        dt.date.fromisoformat(params["as_of"]),
+        int(params["horizon_days"]),
+        int(params["train_snapshots"]),
+    )
+    reference_dates = [s.as_of_date for s in plan if s.role == "train"]
+    churn, _ = registry.load_champion(registry.CHURN_MODEL)
+    report = compute_drift(
+        fetch_features(wh, reference_dates),
+        fetch_features(wh, [as_of]),
+        FEATURE_NAMES,
+        churn,
+        as_of,
+        max(reference_dates),
+        threshold,
+    )
+    record_drift(wh, report, run_id)
+    publish_markdown("drift", drift_markdown(report))
+    return report

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from tasks.catalogue import FEATURE_DEFINITIONS
 from tasks.failpoints import failpoint
 from tasks.identifiers import quote_identifier
 from tasks.warehouse import Warehouse
@@ -19,39 +20,6 @@ LABELS_TABLE = "FEATURES.LABELS"
 FEATURE_SQL = ("features/10_build_customer_periods", "features/20_select_customer_features")
 STEP_DAYS = 30
 LABEL_SQL = "features/30_select_labels"
-FEATURE_DEFINITIONS = {
-    "RECENCY_DAYS": "Days since the last approved purchase before the cut-off.",
-    "TXN_COUNT_30": "Approved purchases in the 30 days before the cut-off.",
-    "TXN_COUNT_90": "Approved purchases in the 90 days before the cut-off.",
-    "TXN_COUNT_180": "Approved purchases in the 180 days before the cut-off.",
-    "TXN_COUNT_360": "Approved purchases in the 360 days (twelve 30-day months) before.",
-    "TXN_COUNT_LIFETIME": "Approved purchases ever before the cut-off.",
-    "SPEND_30": "Net approved spend (refunds negative) in the last 30 days.",
-    "SPEND_90": "Net approved spend in the last 90 days.",
-    "SPEND_180": "Net approved spend in the last 180 days.",
-    "SPEND_360": "Net approved spend in the last 360 days.",
-    "SPEND_LIFETIME": "Net approved spend ever before the cut-off.",
-    "AVG_TICKET_360": "Average net ticket over the last 360 days.",
-    "MEDIAN_TICKET_360": "Median over the last twelve periods of the mean daily ticket.",
-    "SPEND_TREND_90": "Spend change, last 90 days vs the 90 before (fraction).",
-    "MONTHLY_SPEND_STD_12": "Std of spend over twelve 30-day months (quiet months = 0).",
-    "INTERPURCHASE_MEAN_360": "Mean days between purchase days, for gaps ending in 360 days.",
-    "INTERPURCHASE_STD_360": "Std of days between purchase days, for gaps ending in 360 days.",
-    "ACTIVE_MONTHS_12": "30-day months with a purchase, of the last twelve.",
-    "TENURE_DAYS": "Days since account opening (or first purchase if earlier/unknown).",
-    "TRAVEL_SHARE_360": "Share of 360-day spend on travel categories.",
-    "NECESSITIES_SHARE_360": "Share of 360-day spend on necessities.",
-    "DISCRETIONARY_SHARE_360": "Share of 360-day spend on discretionary categories.",
-    "ONLINE_SHARE_360": "Share of 360-day purchases made online.",
-    "MOBILE_SHARE_360": "Share of 360-day purchases made on mobile.",
-    "IN_STORE_SHARE_360": "Share of 360-day purchases made in store.",
-    "DECLINE_RATE_90": "Declined share of attempts in the last 90 days.",
-    "UTILISATION_30": "30-day spend over the credit limit (null when unknown).",
-    "CREDIT_LIMIT": "Credit limit from the customer file.",
-    "AGE": "Customer age from the customer file.",
-    "IS_PREMIUM": "1 for a Premium card, else 0.",
-}
-FEATURE_NAMES = tuple(FEATURE_DEFINITIONS)
 
 
 @dataclass(frozen=True)
@@ -125,7 +93,7 @@ def check_grid(wh: Warehouse, run_id: str, as_of: dt.date, horizon_days: int) ->
         raise ValueError(f"snapshots {off} are not on the {grid}-day grid ending at {as_of}")
 
 
-def stage_features(wh: Warehouse, run_id: str, as_of: dt.date, horizon_days: int) -> str:
+def stage_feature_rows(wh: Warehouse, run_id: str, as_of: dt.date, horizon_days: int) -> str:
     """Aggregate transactions to customer x period once, then stage every snapshot's features."""
     check_grid(wh, run_id, as_of, horizon_days)
     wh.run_sql_file(
@@ -155,6 +123,38 @@ def stage_labels(
     staging = stage_query(wh, select, params, LABELS_TABLE)
     failpoint("features.after_staging")  # labels are staged after features
     return staging
+
+
+@dataclass(frozen=True)
+class FeatureStaging:
+    """The staging tables of one features run."""
+
+    features: str
+    labels: str
+
+    @property
+    def tables(self) -> tuple[str, str]:
+        """Both staging tables, for gates and clean-up."""
+        return self.features, self.labels
+
+
+def stage_features(
+    wh: Warehouse,
+    run_id: str,
+    as_of: dt.date,
+    horizon_days: int,
+    train_snapshots: int,
+    spend_drop_ratio: float,
+) -> FeatureStaging:
+    """Record the run's cut-offs, then stage features and labels for every one of them."""
+    record_snapshots(wh, run_id, plan_snapshots(as_of, horizon_days, train_snapshots))
+    features = stage_feature_rows(wh, run_id, as_of, horizon_days)
+    try:
+        labels = stage_labels(wh, run_id, as_of, horizon_days, spend_drop_ratio)
+    except BaseException:
+        wh.drop_table(features)
+        raise
+    return FeatureStaging(features, labels)
 
 
 def ensure_like(wh: Warehouse, table: str, staging: str) -> None:
@@ -187,18 +187,31 @@ def publish_partitions(
     return wh.row_count(staging)
 
 
-def publish_features(wh: Warehouse, features_staging: str, labels_staging: str) -> dict:
+def publish_feature_tables(wh: Warehouse, staging: FeatureStaging) -> dict:
     """Publish staged features and labels (each atomically) and refresh the latest view."""
     failpoint("features.before_publish")
-    ensure_like(wh, FEATURES_TABLE, features_staging)
+    ensure_like(wh, FEATURES_TABLE, staging.features)
     counts = {
-        "features": publish_partitions(wh, features_staging, FEATURES_TABLE),
+        "features": publish_partitions(wh, staging.features, FEATURES_TABLE),
         "labels": publish_partitions(
-            wh, labels_staging, LABELS_TABLE, ("AS_OF_DATE", "HORIZON_DAYS")
+            wh, staging.labels, LABELS_TABLE, ("AS_OF_DATE", "HORIZON_DAYS")
         ),
     }
     wh.run_sql_file("features/40_create_latest_customer_features")
     failpoint("features.after_publish")
+    return counts
+
+
+def publish_features(wh: Warehouse, staging: FeatureStaging) -> dict:
+    """Publish gated features and labels, register their definitions, drop the staging tables.
+
+    Staging stays when publishing fails, so a retry can publish it; the next run's start
+    drops whatever a failed run left.
+    """
+    counts = publish_feature_tables(wh, staging)
+    counts["feature_version"] = register_features(wh)
+    for table in staging.tables:
+        wh.drop_table(table)
     return counts
 
 
@@ -238,22 +251,27 @@ TRAINING_SET_SQL = (
 )
 
 
-def fetch_training_set(
-    wh: Warehouse, run_id: str, horizon_days: int, holdout_only: bool = False
-) -> pd.DataFrame:
-    """Features at T joined to labels after T for the run's train and holdout snapshots."""
-    return wh.fetch_frame(
-        TRAINING_SET_SQL + "ORDER BY f.as_of_date, f.customer_id",
-        {"r": run_id, "h": horizon_days, "holdout_only": holdout_only},
-    )
+@dataclass(frozen=True)
+class TrainingSet:
+    """A run's training set where it lives: its cut-offs joined to their labels."""
 
+    run_id: str
+    horizon_days: int
 
-def stage_training_set(wh: Warehouse, run_id: str, horizon_days: int) -> str:
-    """The run's training set as a staging table, for trainers that read inside the warehouse."""
-    table = f"ML.STG_TRAINING_{hashlib.sha256(run_id.encode()).hexdigest()[:12].upper()}"
-    wh.drop_table(table)
-    wh.execute(
-        f"CREATE TABLE {quote_identifier(table, 2)} AS {TRAINING_SET_SQL}",
-        {"r": run_id, "h": horizon_days, "holdout_only": False},
-    )
-    return table
+    def fetch(self, wh: Warehouse, holdout_only: bool = False) -> pd.DataFrame:
+        """Features at T joined to labels after T, for the train and holdout cut-offs."""
+        return wh.fetch_frame(
+            TRAINING_SET_SQL + "ORDER BY f.as_of_date, f.customer_id",
+            {"r": self.run_id, "h": self.horizon_days, "holdout_only": holdout_only},
+        )
+
+    def stage(self, wh: Warehouse) -> str:
+        """The training set as a staging table, for trainers that read inside the warehouse."""
+        digest = hashlib.sha256(self.run_id.encode()).hexdigest()[:12].upper()
+        table = f"ML.STG_TRAINING_{digest}"
+        wh.drop_table(table)
+        wh.execute(
+            f"CREATE TABLE {quote_identifier(table, 2)} AS {TRAINING_SET_SQL}",
+            {"r": self.run_id, "h": self.horizon_days, "holdout_only": False},
+        )
+        return table

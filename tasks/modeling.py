@@ -24,7 +24,7 @@ from sklearn.metrics import (
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from tasks.features import FEATURE_NAMES
+from tasks.catalogue import FEATURE_NAMES
 
 
 class ModelConfig(BaseModel):

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from tasks.artifacts import publish_markdown
 from tasks.identifiers import quote_identifier
 from tasks.warehouse import Warehouse
 
@@ -265,13 +266,19 @@ def unexpected_rows(
     return rows.astype(str).to_dict("records")
 
 
+def failure_summary(result: SuiteResult, blocking_only: bool = False) -> str:
+    """Each failed expectation with what was observed (and example rows), on one line."""
+    failed = result.blocking if blocking_only else result.failed
+    return "; ".join(
+        f"{r.label} observed {r.observed!r}" + (f" e.g. {r.examples}" if r.examples else "")
+        for r in failed
+    )
+
+
 def failure_message(result: SuiteResult) -> str:
     """One readable line naming each blocking expectation and what was observed."""
-    parts = [
-        f"{r.label} observed {r.observed!r}" + (f" e.g. {r.examples}" if r.examples else "")
-        for r in result.blocking
-    ]
-    return f"quality gate {result.suite} failed on {result.dataset}: " + "; ".join(parts)
+    summary = failure_summary(result, blocking_only=True)
+    return f"quality gate {result.suite} failed on {result.dataset}: {summary}"
 
 
 def record_result(wh: Warehouse, result: SuiteResult, run_id: str) -> None:
@@ -312,3 +319,19 @@ def result_markdown(result: SuiteResult) -> str:
         for r in result.results
     ]
     return "\n".join(lines)
+
+
+def validate_dataset(
+    wh: Warehouse, suite: str, table: str, run_id: str, parameters: dict | None = None
+) -> SuiteResult:
+    """Run a suite, record it in OPS.QUALITY_RESULTS and as an artifact; raise on failure.
+
+    Raises:
+        QualityGateError: naming each failed critical expectation.
+    """
+    result = evaluate_suite(wh, suite, table, parameters)
+    record_result(wh, result, run_id)
+    publish_markdown(f"quality-{suite.replace('_', '-')}", result_markdown(result))
+    if not result.success:
+        raise QualityGateError(failure_message(result))
+    return result

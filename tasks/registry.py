@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from tasks.artifacts import publish_markdown
 from tasks.modeling import TrainResult, churn_metrics, clv_metrics, matrix
 
 if TYPE_CHECKING:
@@ -193,3 +194,60 @@ def champion_training_params(name: str) -> dict[str, str]:
     if current is None:
         raise RuntimeError(f"no champion registered for {name}: run `lifeline train` first")
     return dict(client.get_run(current.run_id).data.params)
+
+
+def register_models(
+    settings: LifelineSettings,
+    result: TrainResult,
+    holdout: pd.DataFrame,
+    params: dict[str, Any],
+    margin: float,
+) -> list[dict]:
+    """Log to MLflow, register both models, apply the promotion policy, publish the card."""
+    client = configure_mlflow(settings)
+    versions = log_training_run(result, params, holdout)
+    decisions = [
+        promote(client, name, versions[name], model, holdout, result.features, margin)
+        for name, model in ((CHURN_MODEL, result.churn_model), (CLV_MODEL, result.clv_model))
+    ]
+    publish_markdown("model-card", model_card(params, result, decisions))
+    return decisions
+
+
+def model_card(params: dict, result: TrainResult, decisions: list[dict]) -> str:
+    """Markdown model card: data window, metrics vs baseline vs champion, top features."""
+    m = result.metrics
+    rows = [
+        ("churn ROC AUC", "churn_roc_auc"),
+        ("churn PR AUC", "churn_pr_auc"),
+        ("churn Brier", "churn_brier"),
+        ("churn ECE", "churn_ece"),
+        ("churn top-decile lift", "churn_top_decile_lift"),
+        ("CLV MAE", "clv_mae"),
+        ("CLV RMSE", "clv_rmse"),
+        ("CLV Spearman", "clv_spearman"),
+        ("CLV normalised Gini", "clv_normalized_gini"),
+    ]
+    lines = [
+        f"### Lifeline models as of {params.get('as_of')} (trainer {params.get('trainer')})",
+        f"Rows: {result.rows}",
+        "",
+        "| metric | model | baseline |",
+        "|---|---|---|",
+    ]
+    for label, key in rows:
+        base = m.get(key.replace("churn_", "churn_baseline_").replace("clv_", "clv_baseline_"))
+        lines.append(f"| {label} | {m[key]:.4f} | {base:.4f} |")
+    lines += [
+        "",
+        "| model | version | holdout score | champion | champion score | promoted |",
+        "|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {d['model']} | {d['version']} | {d['score']:.4f} | {d['champion_version']} | "
+        f"{d['champion_score']} | {d['promoted']} ({d['reason']}) |"
+        for d in decisions
+    ]
+    lines += ["", "Top features (permutation importance, ROC AUC drop):"]
+    lines += [f"- {k}: {v:.4f}" for k, v in list(result.importances.items())[:10]]
+    return "\n".join(lines)

@@ -1,8 +1,9 @@
-"""Run bookkeeping: flow-run ids, stage timings and OPS.PIPELINE_RUNS rows."""
+"""Run bookkeeping: flow-run ids, step timings and OPS.PIPELINE_RUNS rows."""
 
 from __future__ import annotations
 
 import json
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,7 +13,10 @@ from typing import Any
 
 import pandas as pd
 
-from tasks.warehouse import Warehouse
+from tasks.artifacts import in_flow_run, publish_table
+from tasks.params import StepParams
+from tasks.settings import LifelineSettings
+from tasks.warehouse import Warehouse, open_warehouse
 
 
 def current_run_id() -> str:
@@ -22,9 +26,18 @@ def current_run_id() -> str:
     return str(flow_run.id or f"local-{uuid.uuid4()}")
 
 
+def run_logger() -> logging.Logger | logging.LoggerAdapter:
+    """Prefect's run logger inside a flow run, else the `lifeline` logger."""
+    if in_flow_run():
+        from prefect import get_run_logger
+
+        return get_run_logger()
+    return logging.getLogger("lifeline")
+
+
 @dataclass
 class RunLog:
-    """Row counts and stage timings collected while a flow runs."""
+    """Row counts and step timings collected while a flow runs."""
 
     flow_name: str
     run_id: str
@@ -32,10 +45,17 @@ class RunLog:
     started_at: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now("UTC"))
     counts: dict[str, Any] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    gates: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def warn(self, message: str) -> None:
+        """Keep a warning for the summary and log it (to the flow run's log inside one)."""
+        self.warnings.append(message)
+        run_logger().warning(message)
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        """Time a stage of the flow."""
+    def step(self, name: str) -> Iterator[None]:
+        """Time one step of the run."""
         start = time.perf_counter()
         try:
             yield
@@ -61,3 +81,35 @@ def record_run(wh: Warehouse, log: RunLog, status: str, error: str | None = None
         ]
     )
     wh.write_frame(frame, "OPS.PIPELINE_RUNS", "merge", ("FLOW_RUN_ID",))
+
+
+def publish_run_summary(log: RunLog) -> None:
+    """A table artifact: seconds per step and the run's counts."""
+    rows = [{"step": k, "seconds": v} for k, v in log.seconds.items()]
+    rows += [
+        {"step": f"count: {k}", "seconds": None, "value": str(v)} for k, v in log.counts.items()
+    ]
+    publish_table("run-summary", rows, f"{log.flow_name} run {log.run_id}")
+
+
+@contextmanager
+def run_session(
+    flow_name: str, params: StepParams, run_id: str, settings: LifelineSettings
+) -> Iterator[tuple[Warehouse, RunLog]]:
+    """Hold the publish lock, open the warehouse once, record the run and its outcome in OPS."""
+    from tasks.features import drop_stale_staging
+    from tasks.guard import publish_lock
+
+    with publish_lock(settings, run_id):
+        wh = open_warehouse(settings)
+        drop_stale_staging(wh)  # a killed run's leftovers; safe: we hold the publish lock
+        log = RunLog(flow_name, run_id, params.record())
+        try:
+            yield wh, log
+        except BaseException as exc:
+            record_run(wh, log, "FAILED", f"{type(exc).__name__}: {exc}")
+            raise
+        else:
+            record_run(wh, log, "COMPLETED")
+        finally:
+            wh.close()

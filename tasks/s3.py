@@ -1,4 +1,4 @@
-"""S3 access for ingestion: list and stream objects with the standard boto3 chain."""
+"""S3 access for every caller (ingest sources, the SageMaker trainer): clients with deadlines."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from urllib.parse import urlparse
 
 from botocore.config import Config
 
-# Deadlines on every S3 call: a hung connection must fail, not block the flow.
+# Deadlines on every AWS call: a hung connection must fail, not block the flow.
 S3_CONFIG = Config(
     connect_timeout=10, read_timeout=60, retries={"mode": "standard", "max_attempts": 5}
 )
@@ -29,16 +29,12 @@ def split_uri(uri: str) -> tuple[str, str]:
 
 
 def list_s3_files(uri: str) -> list[str]:
-    """Objects under an s3:// prefix (or the single object), as sorted URIs."""
+    """Objects under an s3:// prefix (or the single object), as sorted URIs ([] when none)."""
     bucket, prefix = split_uri(uri)
     pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     keys = [
         o["Key"] for page in pages for o in page.get("Contents", []) if not o["Key"].endswith("/")
     ]
-    if not keys:
-        from tasks.ingest import IngestError
-
-        raise IngestError(f"{uri}: no objects found")
     return sorted(f"s3://{bucket}/{k}" for k in keys)
 
 

@@ -8,7 +8,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from tasks import registry
+from tasks.artifacts import publish_table
+from tasks.catalogue import FEATURE_NAMES
 from tasks.failpoints import failpoint
+from tasks.identifiers import quote_identifier
 from tasks.modeling import matrix
 from tasks.warehouse import Warehouse
 
@@ -63,7 +67,7 @@ def score_frame(
     )
 
 
-def stage_scores(
+def score_to_staging(
     wh: Warehouse,
     as_of: dt.date,
     models: tuple[Any, Any],
@@ -98,8 +102,33 @@ def eligible_customers(wh: Warehouse, as_of: dt.date) -> int:
     )
 
 
-def publish_scores(wh: Warehouse, staging: str) -> None:
+def stage_scores(wh: Warehouse, settings: Any, as_of: dt.date, run_id: str) -> tuple[str, int]:
+    """Score the customers with features at AS_OF with the champions, into a staging table."""
+    registry.configure_mlflow(settings)
+    churn, churn_v = registry.load_champion(registry.CHURN_MODEL)
+    clv, clv_v = registry.load_champion(registry.CLV_MODEL)
+    return score_to_staging(wh, as_of, (churn, clv), (churn_v, clv_v), run_id, FEATURE_NAMES)
+
+
+def merge_scores(wh: Warehouse, staging: str) -> None:
     """MERGE staged scores into ML.CUSTOMER_SCORES by (CUSTOMER_ID, AS_OF_DATE)."""
     failpoint("scores.before_publish")
     wh.publish_staging(staging, SCORES_TABLE, wh.columns_of(staging), "merge", SCORE_KEYS)
     failpoint("scores.after_publish")
+
+
+def publish_scores(wh: Warehouse, staging: str) -> dict[str, int]:
+    """MERGE gated scores, drop their staging, refresh ML.CUSTOMER_360; return band counts.
+
+    Staging stays when the MERGE fails, so a retry can publish it.
+    """
+    merge_scores(wh, staging)
+    bands = wh.fetch_frame(
+        f"SELECT risk_band, COUNT(*) AS n FROM {quote_identifier(staging)} "
+        "GROUP BY risk_band ORDER BY 1"
+    )
+    wh.drop_table(staging)
+    wh.run_sql_file("scoring/10_create_customer_360")
+    counts = dict(zip(bands["RISK_BAND"], bands["N"].astype(int), strict=True))
+    publish_table("risk-bands", [{"band": k, "customers": v} for k, v in counts.items()])
+    return counts

@@ -143,6 +143,15 @@ def generate_portfolio(
     return GenerateResult(customers, written, [customer_file], files, start, end)
 
 
+def ensure_portfolio(out_dir: Path, customers: int, transactions: int, seed: int) -> Path:
+    """Write a synthetic portfolio once; a complete one already on disk is reused."""
+    marker = out_dir / "_COMPLETE"
+    if not marker.exists():
+        generate_portfolio(out_dir, customers, transactions, seed)
+        marker.write_text("ok\n")
+    return out_dir
+
+
 def draw_customers(n: int, transactions: int, start: dt.date, n_days: int, seed: int) -> dict:
     """Draw customer attributes, segments, latent hazards and transaction rates."""
     rng = np.random.default_rng([seed, 0])

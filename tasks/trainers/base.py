@@ -1,12 +1,14 @@
-"""The Trainer port: same training-set contract in, same TrainResult out."""
+"""The Trainer port: a training set in the warehouse in, the same TrainResult out."""
 
 from __future__ import annotations
 
-from typing import Protocol
-
-import pandas as pd
+from typing import TYPE_CHECKING, Protocol
 
 from tasks.modeling import ModelConfig, TrainResult
+
+if TYPE_CHECKING:
+    from tasks.features import TrainingSet
+    from tasks.warehouse import Warehouse
 
 
 class TrainerUnavailableError(RuntimeError):
@@ -21,7 +23,5 @@ class Trainer(Protocol):
     def preflight(self) -> None:
         """Raise TrainerUnavailableError before any data moves if this trainer cannot run."""
 
-    def train(
-        self, training_set: pd.DataFrame, config: ModelConfig, horizon_days: int
-    ) -> TrainResult:
-        """Fit and evaluate on the time-based holdout."""
+    def fit(self, wh: Warehouse, training_set: TrainingSet, config: ModelConfig) -> TrainResult:
+        """Fit on TRAINING_SET (read from WH) and evaluate on its time-based holdout."""

@@ -11,13 +11,17 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from tasks.modeling import ModelConfig, TrainResult
 from tasks.trainers.base import TrainerUnavailableError
 from tasks.trainers.sagemaker_entry import MODEL_FILE
+
+if TYPE_CHECKING:
+    from tasks.features import TrainingSet
+    from tasks.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 ENTRY_POINT = "tasks/trainers/sagemaker_entry.py"
@@ -29,7 +33,6 @@ CONTAINER_REQUIREMENTS = (
     "scipy",
     "joblib",
     "pydantic>=2",
-    "sqlglot",  # tasks.features -> tasks.warehouse imports it
 )
 TERMINAL = {"Completed", "Failed", "Stopped"}
 THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
@@ -142,6 +145,10 @@ class SageMakerTrainer:
 
         if boto3.Session().get_credentials() is None:
             raise TrainerUnavailableError("trainer 'sagemaker' found no AWS credentials")
+
+    def fit(self, wh: Warehouse, training_set: TrainingSet, config: ModelConfig) -> TrainResult:
+        """Fetch the training set through the warehouse port and train it in a job."""
+        return self.train(training_set.fetch(wh), config, training_set.horizon_days)
 
     def train(
         self, training_set: pd.DataFrame, config: ModelConfig, horizon_days: int

@@ -8,7 +8,7 @@ import uuid
 import zipfile
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 from snowflake.snowpark import Session  # get_type_hints must resolve the handler's hint
@@ -16,6 +16,10 @@ from snowflake.snowpark import Session  # get_type_hints must resolve the handle
 from tasks.identifiers import validate_identifier
 from tasks.modeling import ModelConfig, TrainResult
 from tasks.trainers.base import TrainerUnavailableError
+
+if TYPE_CHECKING:
+    from tasks.features import TrainingSet
+    from tasks.warehouse import Warehouse
 
 
 class SnowparkTrainingError(RuntimeError):
@@ -34,7 +38,6 @@ RUNTIME_PACKAGES = (
     "scipy",
     "joblib",
     "pydantic",
-    "sqlglot",
 )
 
 
@@ -100,16 +103,9 @@ class SnowparkTrainer:
                 "LIFELINE_SNOWFLAKE_ACCOUNT"
             )
 
-    def attach(self, connection: Any) -> None:
-        """Build the Snowpark session over the warehouse adapter's connector connection."""
-        if self._session is None:
-            from snowflake.snowpark import Session
-
-            self._session = Session.builder.configs({"connection": connection}).create()
-
     @property
     def session(self) -> Any:
-        """The Snowpark session (given, or attached to the flow's warehouse)."""
+        """The Snowpark session (given, or handed out by the warehouse in fit)."""
         if self._session is None:
             raise TrainerUnavailableError("trainer 'snowpark' has no Snowflake session")
         return self._session
@@ -130,6 +126,16 @@ class SnowparkTrainer:
             artifact_repository=self.settings.snowpark_artifact_repository,
             replace=True,
         )
+
+    def fit(self, wh: Warehouse, training_set: TrainingSet, config: ModelConfig) -> TrainResult:
+        """Stage the training set next to the data and train on it there."""
+        if self._session is None:
+            self._session = wh.snowpark_session()
+        table = training_set.stage(wh)
+        try:
+            return self.train_table(table, config, training_set.horizon_days)
+        finally:
+            wh.drop_table(table)
 
     def train(
         self, training_set: pd.DataFrame, config: ModelConfig, horizon_days: int

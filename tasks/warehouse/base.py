@@ -235,6 +235,10 @@ class Warehouse(ABC):
         for name in BOOTSTRAP_FILES:
             self.run_sql_file(name)
 
+    def snowpark_session(self) -> Any:
+        """A Snowpark session on this warehouse, for trainers that run inside it."""
+        raise NotImplementedError(f"{type(self).__name__} has no Snowpark session")
+
     def staging_name(self, table: str) -> str:
         """A unique staging table name next to TABLE."""
         schema, name = validate_identifier(table, 2).split(".")

@@ -38,6 +38,12 @@ class SnowflakeWarehouse(Warehouse):
         """Build the adapter over a Snowpark Session's connector connection."""
         return cls(session.connection, database)
 
+    def snowpark_session(self) -> Any:
+        """A Snowpark session over this adapter's own connection (same role and database)."""
+        from snowflake.snowpark import Session
+
+        return Session.builder.configs({"connection": self.conn}).create()
+
     def _execute(self, text: str, params: Mapping[str, Any]) -> None:
         self.conn.cursor().execute(text, dict(params) if params else None)
 

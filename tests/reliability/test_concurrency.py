@@ -115,21 +115,21 @@ def test_a_flow_run_started_while_another_publishes_fails_fast(
     prefect_harness, homes, portfolio, tmp_path, monkeypatch
 ):
     from flows.ingest import ingest_flow
-    from tasks import ingest
+    from tasks.prefect_tasks import PREFECT
     from tests.reliability.conftest import copy_home
     from tests.reliability.snapshots import snapshot
 
     home = copy_home(homes["ingest"][0], tmp_path / "home")
     monkeypatch.setenv("LIFELINE_HOME", str(home))
     inside, release = threading.Event(), threading.Event()
-    real = ingest.ingest_source
+    real = PREFECT.ingest_source.fn
 
     def slow_ingest(*args, **kwargs):
         inside.set()
         release.wait(120)  # the first run is mid-publish while the second one starts
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ingest, "ingest_source", slow_ingest)
+    monkeypatch.setattr(PREFECT.ingest_source, "fn", slow_ingest)
     first: list = []
     runner = threading.Thread(
         target=lambda: first.append(ingest_flow(source=str(portfolio), return_state=True))

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from tasks import ingest, quality
+from tasks.ingest import loading
 from tests.tasks.test_ingest import LOG, load, write
 from tests.tasks.test_quality import MAX_TS, evaluate, gx_verdicts, raw_rows
 
@@ -15,9 +16,9 @@ from tests.tasks.test_quality import MAX_TS, evaluate, gx_verdicts, raw_rows
 def no_publish(monkeypatch):
     """Count calls of the transaction publish step (it must never be reached)."""
     calls = []
-    real = ingest.publish_transactions
+    real = loading.publish_transactions
     monkeypatch.setattr(
-        ingest, "publish_transactions", lambda *a, **k: calls.append(1) or real(*a, **k)
+        loading, "publish_transactions", lambda *a, **k: calls.append(1) or real(*a, **k)
     )
     return calls
 

@@ -10,7 +10,8 @@ import pytest
 import yaml
 from prefect import flow, task
 
-from tasks import ingest, stages
+from tasks import ingest
+from tasks.prefect_tasks import PREFECT
 from tasks.settings import load_settings
 from tasks.warehouse import open_warehouse
 from tasks.warehouse.duckdb import DuckDBWarehouse
@@ -19,7 +20,7 @@ from tests.reliability.snapshots import snapshot
 
 ROOT = Path(__file__).resolve().parents[2]
 # The production retry policy, with short delays so the test takes seconds, not minutes.
-FAST = stages.ingest_source.with_options(retry_delay_seconds=0.2)
+FAST = PREFECT.ingest_source.with_options(retry_delay_seconds=0.2)
 
 
 @flow
@@ -35,7 +36,7 @@ def ingest_probe(home: str, source: str) -> int:
 def flaky(monkeypatch, failures: int, error: Exception) -> list[float]:
     """Make the ingest function raise ERROR on its first FAILURES calls; return call times."""
     calls: list[float] = []
-    real = ingest.ingest_source
+    real = FAST.fn
 
     def wrapper(*args, **kwargs):
         calls.append(time.monotonic())
@@ -43,17 +44,17 @@ def flaky(monkeypatch, failures: int, error: Exception) -> list[float]:
             raise error
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(ingest, "ingest_source", wrapper)
+    monkeypatch.setattr(FAST, "fn", wrapper)
     return calls
 
 
 def test_production_retry_policy_is_backoff_with_jitter_on_network_tasks_only():
     for name in ("ingest_source", "publish_features", "train_models", "stage_scores"):
-        t = getattr(stages, name)
+        t = getattr(PREFECT, name)
         assert t.retries == 3 and t.retry_jitter_factor == 0.5, name
         assert t.retry_delay_seconds == [5, 10, 20] and t.retry_condition_fn, name
     for name in ("validate_dataset", "register_models", "stage_features", "monitor_drift"):
-        assert getattr(stages, name).retries == 0, name  # not idempotent or not networked
+        assert getattr(PREFECT, name).retries == 0, name  # not idempotent or not networked
 
 
 @pytest.mark.scenario(16)
@@ -142,9 +143,8 @@ def test_no_task_hashes_a_live_connection(prefect_harness, homes, portfolio, tmp
     from prefect.cache_policies import NO_CACHE
     from prefect.tasks import Task
 
-    for name in dir(stages):
-        if isinstance(getattr(stages, name), Task):
-            assert getattr(stages, name).cache_policy is NO_CACHE, name
+    for name, bound in vars(PREFECT).items():
+        assert isinstance(bound, Task) and bound.cache_policy is NO_CACHE, name
     home = copy_home(homes["ingest"][0], tmp_path / "home")
     ingest_probe(str(home), str(portfolio))
     assert "Error encountered when computing cache key" not in caplog.text

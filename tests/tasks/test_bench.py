@@ -8,14 +8,17 @@ from typer.testing import CliRunner
 
 from flows.cli import app
 
-STAGES = {
+STEPS = {
     "generate",
     "ingest",
     "quality_raw",
     "features",
     "quality_features",
+    "publish_features",
     "train",
+    "register",
     "score",
+    "quality_scores",
     "publish",
 }
 
@@ -38,10 +41,10 @@ def test_bench_json(tmp_path, monkeypatch):
     )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
-    assert set(report["stages"]) == STAGES
-    for name, stage in report["stages"].items():
-        assert stage["seconds"] > 0 and stage["rows"] > 0, name
+    assert set(report["steps"]) == STEPS
+    for name, step in report["steps"].items():
+        assert step["seconds"] > 0 and step["rows"] > 0, name
     assert report["reference"]["aggregate_seconds"] > 0
     assert report["reference"]["pandas_aggregate_seconds"] > 0
     assert report["peak_rss_bytes"] > 0 and report["machine"]["cpus"] >= 1
-    assert report["transactions"] == report["stages"]["ingest"]["rows"]
+    assert report["transactions"] == report["steps"]["ingest"]["rows"]

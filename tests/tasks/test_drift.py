@@ -7,8 +7,11 @@ import datetime as dt
 import numpy as np
 import pandas as pd
 
+from tasks.catalogue import FEATURE_NAMES
 from tasks.drift import compute_drift, population_stability, record_drift
-from tasks.features import FEATURE_NAMES
+from tasks.params import DriftParams
+
+PSI = DriftParams().drift_threshold
 
 
 def population(n: int, seed: int, shift: dict | None = None) -> pd.DataFrame:
@@ -28,6 +31,7 @@ def test_unshifted_population_is_not_flagged():
         None,
         dt.date(2025, 6, 1),
         dt.date(2025, 1, 1),
+        PSI,
     )
     assert report.drifted == []
     assert max(report.psi.values()) < 0.05
@@ -36,7 +40,13 @@ def test_unshifted_population_is_not_flagged():
 def test_shifted_feature_is_flagged_alone():
     current = population(5000, 2, shift={"SPEND_90": 1.8})
     report = compute_drift(
-        population(5000, 1), current, FEATURE_NAMES, None, dt.date(2025, 6, 1), dt.date(2025, 1, 1)
+        population(5000, 1),
+        current,
+        FEATURE_NAMES,
+        None,
+        dt.date(2025, 6, 1),
+        dt.date(2025, 1, 1),
+        PSI,
     )
     assert report.drifted == ["SPEND_90"]
 
@@ -55,6 +65,7 @@ def test_drift_rows_are_merged_by_run_and_feature(wh):
         None,
         dt.date(2025, 6, 1),
         dt.date(2025, 1, 1),
+        PSI,
     )
     record_drift(wh, report, "run-1")
     record_drift(wh, report, "run-1")

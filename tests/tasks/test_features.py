@@ -9,6 +9,7 @@ import pytest
 import sqlglot
 
 from tasks import features
+from tasks.catalogue import FEATURE_NAMES
 from tasks.ingest import ingest_customer_file, ingest_transaction_file, split_portfolio
 from tasks.warehouse.sqlfiles import SQL_ROOT
 
@@ -40,9 +41,9 @@ def build(
     """Stage and publish features and labels; return both tables."""
     snaps = snapshots or [features.Snapshot(T, "holdout")]
     features.record_snapshots(wh, "r", snaps)
-    f = features.stage_features(wh, "r", as_of, horizon)
+    f = features.stage_feature_rows(wh, "r", as_of, horizon)
     lab = features.stage_labels(wh, "r", as_of, horizon, 0.3)
-    features.publish_features(wh, f, lab)
+    features.publish_features(wh, features.FeatureStaging(f, lab))
     return (
         wh.fetch_frame("SELECT * FROM features.customer_features ORDER BY 1, 2"),
         wh.fetch_frame("SELECT * FROM features.labels ORDER BY 1, 2"),
@@ -96,11 +97,12 @@ def test_feature_values(small):
 
 def test_staged_training_set_equals_the_fetched_one(small):
     build(small, AS_OF)
-    table = features.stage_training_set(small, "r", 90)
+    training_set = features.TrainingSet("r", 90)
+    table = training_set.stage(small)
     assert table.startswith("ML.STG_TRAINING_")
     staged = small.fetch_frame(f"SELECT * FROM {table} ORDER BY as_of_date, customer_id")
-    pd.testing.assert_frame_equal(staged, features.fetch_training_set(small, "r", 90))
-    holdout = features.fetch_training_set(small, "r", 90, holdout_only=True)
+    pd.testing.assert_frame_equal(staged, training_set.fetch(small))
+    holdout = training_set.fetch(small, holdout_only=True)
     assert holdout["ROLE"].eq("holdout").all() and len(holdout) == 3
     assert table in features.drop_stale_staging(small)
 
@@ -141,7 +143,7 @@ def test_appending_future_data_does_not_change_features_at_t(wh, portfolio):
         "append",
     )
     second, _ = build(wh, as_of, snapshots=snaps)
-    cols = ["CUSTOMER_ID", "AS_OF_DATE", *features.FEATURE_NAMES]
+    cols = ["CUSTOMER_ID", "AS_OF_DATE", *FEATURE_NAMES]
     past = [pd.Timestamp(s.as_of_date) for s in snaps if s.role != "score"]
 
     def before_change(frame: pd.DataFrame) -> pd.DataFrame:
@@ -154,10 +156,8 @@ def test_appending_future_data_does_not_change_features_at_t(wh, portfolio):
 
 def test_feature_sql_columns_match_the_registry(small):
     feats, _ = build(small, AS_OF)
-    assert [c for c in feats.columns if c in features.FEATURE_DEFINITIONS] == list(
-        features.FEATURE_NAMES
-    )
-    assert set(feats.columns) - set(features.FEATURE_NAMES) == {
+    assert [c for c in feats.columns if c in features.FEATURE_DEFINITIONS] == list(FEATURE_NAMES)
+    assert set(feats.columns) - set(FEATURE_NAMES) == {
         "CUSTOMER_ID",
         "AS_OF_DATE",
         "FEATURE_VERSION",
@@ -165,7 +165,7 @@ def test_feature_sql_columns_match_the_registry(small):
     }
     version = features.register_features(small)
     features.register_features(small)
-    assert small.row_count("FEATURES.FEATURE_REGISTRY") == len(features.FEATURE_NAMES)
+    assert small.row_count("FEATURES.FEATURE_REGISTRY") == len(FEATURE_NAMES)
     assert version == features.feature_version()
 
 

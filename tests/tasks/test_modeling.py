@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tasks.features import FEATURE_NAMES
+from tasks.catalogue import FEATURE_NAMES
 from tasks.modeling import (
     ModelConfig,
     expected_calibration_error,

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tasks import scoring
-from tasks.features import FEATURE_NAMES
+from tasks.catalogue import FEATURE_NAMES
 
 AS_OF = dt.date(2025, 6, 1)
 
@@ -37,12 +37,12 @@ def score_twice(wh) -> list[pd.DataFrame]:
     """Stage + publish the same scores twice; return the table after each."""
     seen = []
     for run in ("run-1", "run-2"):
-        staging, rows = scoring.stage_scores(
+        staging, rows = scoring.score_to_staging(
             wh, AS_OF, (Constant(), Constant()), ("3", "4"), run, FEATURE_NAMES, batch_rows=7
         )
         assert rows == 25
         scoring.publish_scores(wh, staging)
-        wh.drop_table(staging)
+        assert not wh.table_exists(staging)
         seen.append(wh.fetch_frame("SELECT * FROM ml.customer_scores ORDER BY customer_id"))
     return seen
 

@@ -1,23 +1,18 @@
-"""Idempotent ingestion of transaction logs and customer files (CSV/Parquet, local or S3)."""
+"""Loading: validate each parsed file in the warehouse, then publish it with its manifest row."""
 
 from __future__ import annotations
 
-import glob
-import hashlib
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
 from tasks.failpoints import failpoint
-from tasks.identifiers import UnsafeIdentifierError, validate_identifier
+from tasks.ingest.errors import IngestError
+from tasks.ingest.parsing import parsed_select, quote_source_column, resolve_columns
+from tasks.ingest.sources import content_hash, file_kind, local_copy, split_portfolio
 from tasks.warehouse import Warehouse
 
-TXN_ROLES = ("transaction_id", "customer_id", "txn_ts", "amount", "category", "channel", "status")
-REQUIRED_ROLES = ("customer_id", "txn_ts", "amount")
 CUSTOMER_COLUMNS = (
     "CUSTOMER_ID",
     "AGE",
@@ -28,13 +23,8 @@ CUSTOMER_COLUMNS = (
     "ACCOUNT_OPEN_DATE",
     "SEGMENT",
 )
-SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 # Amounts beyond this are not card transactions; the quality gate checks tighter bands.
 MAX_ABS_AMOUNT = 1_000_000
-
-
-class IngestError(ValueError):
-    """A source file cannot be loaded; nothing from it was written."""
 
 
 @dataclass
@@ -50,79 +40,6 @@ class IngestReport:
     skipped: list[str] = field(default_factory=list)
 
 
-def parse_mapping(pairs: Mapping[str, str] | None) -> dict[str, str]:
-    """Validate a role -> source column mapping (roles from RAW.TRANSACTIONS)."""
-    mapping = {}
-    for role, column in (pairs or {}).items():
-        role_key = role.strip().lower()
-        if role_key not in TXN_ROLES:
-            raise IngestError(f"unknown column role {role!r}; roles are {', '.join(TXN_ROLES)}")
-        try:
-            validate_identifier(column.strip(), 1)
-        except UnsafeIdentifierError as exc:
-            raise IngestError(f"column name for {role_key}: {exc}") from None
-        mapping[role_key] = column.strip()
-    return mapping
-
-
-def file_kind(path: str) -> str:
-    """csv or parquet, from the file name; anything else is rejected."""
-    kind = SUFFIXES.get(Path(path).suffix.lower())
-    if kind is None:
-        raise IngestError(f"{path}: not a CSV or Parquet file (expected .csv or .parquet)")
-    return kind
-
-
-def expand_source(source: str) -> list[str]:
-    """A file, a folder (recursively) or a glob, local or s3://, as a sorted list of files."""
-    if source.startswith("s3://"):
-        from tasks.s3 import list_s3_files
-
-        return list_s3_files(source)
-    path = Path(source).expanduser()
-    if path.is_dir():
-        files = sorted(
-            str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
-        )
-    elif path.is_file():
-        files = [str(path)]
-    else:
-        files = sorted(glob.glob(source, recursive=True))
-    if not files:
-        raise IngestError(f"{source}: no files found")
-    return files
-
-
-def split_portfolio(source: str) -> tuple[list[str], list[str]]:
-    """Customers and transaction files: a folder with customers/ and transactions/, or a log."""
-    root = Path(source)
-    if not source.startswith("s3://") and (root / "transactions").is_dir():
-        customers = expand_source(str(root / "customers")) if (root / "customers").is_dir() else []
-        return customers, expand_source(str(root / "transactions"))
-    return [], expand_source(source)
-
-
-def content_hash(path: str) -> str:
-    """SHA-256 of a file's bytes, streamed: the file's identity in RAW.LOAD_MANIFEST."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-@contextmanager
-def local_copy(uri: str) -> Iterator[str]:
-    """Yield a local path for URI (S3 objects are streamed to a temporary file)."""
-    if not uri.startswith("s3://"):
-        yield uri
-        return
-    from tasks.s3 import download_s3_file
-
-    with tempfile.TemporaryDirectory(prefix="lifeline-") as tmp:
-        yield download_s3_file(uri, Path(tmp))
-
-
 def already_loaded(wh: Warehouse, load_id: str, dataset: str) -> bool:
     """Whether the manifest has this file content for this dataset."""
     return bool(
@@ -130,99 +47,6 @@ def already_loaded(wh: Warehouse, load_id: str, dataset: str) -> bool:
             "SELECT COUNT(*) FROM raw.load_manifest WHERE load_id = :id AND dataset = :ds",
             {"id": load_id, "ds": dataset},
         )
-    )
-
-
-def quote_source_column(name: str) -> str:
-    """Quote a validated source column exactly as the file spells it."""
-    validate_identifier(name, 1)
-    return f'"{name}"'
-
-
-def resolve_columns(
-    available: list[str], mapping: Mapping[str, str], path: str
-) -> dict[str, str | None]:
-    """Map each role to the file's actual column (case-insensitive), or None if optional."""
-    by_upper = {c.upper(): c for c in available}
-    resolved: dict[str, str | None] = {}
-    for role in TXN_ROLES:
-        wanted = mapping.get(role, role)
-        actual = by_upper.get(wanted.upper())
-        if actual is None and role in REQUIRED_ROLES:
-            hint = f" (mapped from {wanted!r})" if role in mapping else ""
-            raise IngestError(
-                f"{path}: missing required column {wanted!r} for {role}{hint}; "
-                f"file has {', '.join(available)}"
-            )
-        resolved[role] = actual
-    return resolved
-
-
-def timestamp_expr(column: str, dtype: str, date_format: str | None) -> str:
-    """Snowflake SQL that parses COLUMN into TIMESTAMP_NTZ in UTC, or NULL when it cannot.
-
-    Policy: zoned values (typed, or text with an offset/Z) are converted to UTC; naive values
-    are taken to be UTC already.
-    """
-    if dtype == "datetime_tz":
-        return f"CAST(CONVERT_TIMEZONE('UTC', {column}) AS TIMESTAMP_NTZ)"
-    if dtype == "datetime":
-        return f"CAST({column} AS TIMESTAMP_NTZ)"
-    text = f"TRIM(CAST({column} AS VARCHAR))"
-    if date_format:
-        fmt = date_format.replace("'", "")
-        return f"TRY_TO_TIMESTAMP({text}, '{fmt}')"
-    # Digit-only strings are YYYYMMDD (Snowflake would read them as epoch seconds otherwise).
-    iso = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    return (
-        f"CASE WHEN REGEXP_LIKE({text}, '[0-9]{{8}}') THEN TRY_TO_TIMESTAMP({text}, 'YYYYMMDD') "
-        f"WHEN REGEXP_LIKE({text}, '{iso}.*([+-][0-9]{{2}}:?[0-9]{{2}}|Z)') "
-        f"THEN CAST(CONVERT_TIMEZONE('UTC', TRY_CAST({text} AS TIMESTAMP_TZ)) AS TIMESTAMP_NTZ) "
-        f"WHEN REGEXP_LIKE({text}, '{iso}.*') "
-        f"THEN TRY_CAST({text} AS TIMESTAMP_NTZ) END"
-    )
-
-
-def amount_expr(column: str, dtype: str) -> str:
-    """Snowflake SQL that parses COLUMN into a number, or NULL when it cannot."""
-    if dtype == "number":
-        return f"CAST({column} AS DOUBLE)"
-    return f"TRY_CAST(TRIM(CAST({column} AS VARCHAR)) AS DOUBLE)"
-
-
-def parsed_select(
-    staged: str,
-    cols: Mapping[str, str | None],
-    dtypes: Mapping[str, str],
-    date_format: str | None,
-) -> str:
-    """The SELECT that turns staged source rows into typed RAW.TRANSACTIONS columns."""
-    q = {role: quote_source_column(c) if c else None for role, c in cols.items()}
-    cust = f"TRIM(CAST({q['customer_id']} AS VARCHAR))"
-    ts = timestamp_expr(q["txn_ts"], dtypes[cols["txn_ts"]], date_format)
-    amount = amount_expr(q["amount"], dtypes[cols["amount"]])
-
-    def text(role: str, default: str) -> str:
-        return f"CAST({q[role]} AS VARCHAR)" if q[role] else default
-
-    # Missing ids are derived from content plus the occurrence number of identical rows,
-    # so the same transaction gets the same id in any file.
-    txn_id = (
-        "TRIM(raw_id)"
-        if q["transaction_id"]
-        else "'H' || MD5(raw_customer || '|' || COALESCE(CAST(raw_ts AS VARCHAR), '') || '|' || "
-        "COALESCE(CAST(raw_amount AS VARCHAR), '') || '|' || CAST(ROW_NUMBER() OVER ("
-        "PARTITION BY raw_customer, raw_ts, raw_amount ORDER BY source_row) AS VARCHAR))"
-    )
-    return (
-        "WITH src AS (SELECT source_row, "
-        f"{cust} AS raw_customer, {ts} AS raw_ts, {amount} AS raw_amount, "
-        f"{text('transaction_id', 'NULL')} AS raw_id, "
-        f"{text('category', 'NULL')} AS category, {text('channel', 'NULL')} AS channel, "
-        f"LOWER({text('status', repr('approved'))}) AS status "
-        f"FROM {staged}) "
-        f"SELECT source_row, {txn_id} AS transaction_id, raw_customer AS customer_id, "
-        "raw_ts AS txn_ts, raw_amount AS amount, category, channel, status FROM src"
     )
 
 

@@ -1,0 +1,39 @@
+"""The feature catalogue: names and meanings, importable anywhere (no dependencies).
+
+Model code (and the SageMaker and Snowpark bundles) import this, never tasks.features,
+which brings the warehouse and sqlglot with it.
+"""
+
+FEATURE_DEFINITIONS = {
+    "RECENCY_DAYS": "Days since the last approved purchase before the cut-off.",
+    "TXN_COUNT_30": "Approved purchases in the 30 days before the cut-off.",
+    "TXN_COUNT_90": "Approved purchases in the 90 days before the cut-off.",
+    "TXN_COUNT_180": "Approved purchases in the 180 days before the cut-off.",
+    "TXN_COUNT_360": "Approved purchases in the 360 days (twelve 30-day months) before.",
+    "TXN_COUNT_LIFETIME": "Approved purchases ever before the cut-off.",
+    "SPEND_30": "Net approved spend (refunds negative) in the last 30 days.",
+    "SPEND_90": "Net approved spend in the last 90 days.",
+    "SPEND_180": "Net approved spend in the last 180 days.",
+    "SPEND_360": "Net approved spend in the last 360 days.",
+    "SPEND_LIFETIME": "Net approved spend ever before the cut-off.",
+    "AVG_TICKET_360": "Average net ticket over the last 360 days.",
+    "MEDIAN_TICKET_360": "Median over the last twelve periods of the mean daily ticket.",
+    "SPEND_TREND_90": "Spend change, last 90 days vs the 90 before (fraction).",
+    "MONTHLY_SPEND_STD_12": "Std of spend over twelve 30-day months (quiet months = 0).",
+    "INTERPURCHASE_MEAN_360": "Mean days between purchase days, for gaps ending in 360 days.",
+    "INTERPURCHASE_STD_360": "Std of days between purchase days, for gaps ending in 360 days.",
+    "ACTIVE_MONTHS_12": "30-day months with a purchase, of the last twelve.",
+    "TENURE_DAYS": "Days since account opening (or first purchase if earlier/unknown).",
+    "TRAVEL_SHARE_360": "Share of 360-day spend on travel categories.",
+    "NECESSITIES_SHARE_360": "Share of 360-day spend on necessities.",
+    "DISCRETIONARY_SHARE_360": "Share of 360-day spend on discretionary categories.",
+    "ONLINE_SHARE_360": "Share of 360-day purchases made online.",
+    "MOBILE_SHARE_360": "Share of 360-day purchases made on mobile.",
+    "IN_STORE_SHARE_360": "Share of 360-day purchases made in store.",
+    "DECLINE_RATE_90": "Declined share of attempts in the last 90 days.",
+    "UTILISATION_30": "30-day spend over the credit limit (null when unknown).",
+    "CREDIT_LIMIT": "Credit limit from the customer file.",
+    "AGE": "Customer age from the customer file.",
+    "IS_PREMIUM": "1 for a Premium card, else 0.",
+}
+FEATURE_NAMES = tuple(FEATURE_DEFINITIONS)

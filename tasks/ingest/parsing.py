@@ -1,0 +1,119 @@
+"""Parsing: SQL that turns a staged source file into typed RAW.TRANSACTIONS columns."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from tasks.identifiers import UnsafeIdentifierError, validate_identifier
+from tasks.ingest.errors import IngestError
+
+TXN_ROLES = ("transaction_id", "customer_id", "txn_ts", "amount", "category", "channel", "status")
+REQUIRED_ROLES = ("customer_id", "txn_ts", "amount")
+
+
+def parse_mapping(pairs: Mapping[str, str] | None) -> dict[str, str]:
+    """Validate a role -> source column mapping (roles from RAW.TRANSACTIONS)."""
+    mapping = {}
+    for role, column in (pairs or {}).items():
+        role_key = role.strip().lower()
+        if role_key not in TXN_ROLES:
+            raise IngestError(f"unknown column role {role!r}; roles are {', '.join(TXN_ROLES)}")
+        try:
+            validate_identifier(column.strip(), 1)
+        except UnsafeIdentifierError as exc:
+            raise IngestError(f"column name for {role_key}: {exc}") from None
+        mapping[role_key] = column.strip()
+    return mapping
+
+
+def quote_source_column(name: str) -> str:
+    """Quote a validated source column exactly as the file spells it."""
+    validate_identifier(name, 1)
+    return f'"{name}"'
+
+
+def resolve_columns(
+    available: list[str], mapping: Mapping[str, str], path: str
+) -> dict[str, str | None]:
+    """Map each role to the file's actual column (case-insensitive), or None if optional."""
+    by_upper = {c.upper(): c for c in available}
+    resolved: dict[str, str | None] = {}
+    for role in TXN_ROLES:
+        wanted = mapping.get(role, role)
+        actual = by_upper.get(wanted.upper())
+        if actual is None and role in REQUIRED_ROLES:
+            hint = f" (mapped from {wanted!r})" if role in mapping else ""
+            raise IngestError(
+                f"{path}: missing required column {wanted!r} for {role}{hint}; "
+                f"file has {', '.join(available)}"
+            )
+        resolved[role] = actual
+    return resolved
+
+
+def timestamp_expr(column: str, dtype: str, date_format: str | None) -> str:
+    """Snowflake SQL that parses COLUMN into TIMESTAMP_NTZ in UTC, or NULL when it cannot.
+
+    Policy: zoned values (typed, or text with an offset/Z) are converted to UTC; naive values
+    are taken to be UTC already.
+    """
+    if dtype == "datetime_tz":
+        return f"CAST(CONVERT_TIMEZONE('UTC', {column}) AS TIMESTAMP_NTZ)"
+    if dtype == "datetime":
+        return f"CAST({column} AS TIMESTAMP_NTZ)"
+    text = f"TRIM(CAST({column} AS VARCHAR))"
+    if date_format:
+        fmt = date_format.replace("'", "")
+        return f"TRY_TO_TIMESTAMP({text}, '{fmt}')"
+    # Digit-only strings are YYYYMMDD (Snowflake would read them as epoch seconds otherwise).
+    iso = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+    return (
+        f"CASE WHEN REGEXP_LIKE({text}, '[0-9]{{8}}') THEN TRY_TO_TIMESTAMP({text}, 'YYYYMMDD') "
+        f"WHEN REGEXP_LIKE({text}, '{iso}.*([+-][0-9]{{2}}:?[0-9]{{2}}|Z)') "
+        f"THEN CAST(CONVERT_TIMEZONE('UTC', TRY_CAST({text} AS TIMESTAMP_TZ)) AS TIMESTAMP_NTZ) "
+        f"WHEN REGEXP_LIKE({text}, '{iso}.*') "
+        f"THEN TRY_CAST({text} AS TIMESTAMP_NTZ) END"
+    )
+
+
+def amount_expr(column: str, dtype: str) -> str:
+    """Snowflake SQL that parses COLUMN into a number, or NULL when it cannot."""
+    if dtype == "number":
+        return f"CAST({column} AS DOUBLE)"
+    return f"TRY_CAST(TRIM(CAST({column} AS VARCHAR)) AS DOUBLE)"
+
+
+def parsed_select(
+    staged: str,
+    cols: Mapping[str, str | None],
+    dtypes: Mapping[str, str],
+    date_format: str | None,
+) -> str:
+    """The SELECT that turns staged source rows into typed RAW.TRANSACTIONS columns."""
+    q = {role: quote_source_column(c) if c else None for role, c in cols.items()}
+    cust = f"TRIM(CAST({q['customer_id']} AS VARCHAR))"
+    ts = timestamp_expr(q["txn_ts"], dtypes[cols["txn_ts"]], date_format)
+    amount = amount_expr(q["amount"], dtypes[cols["amount"]])
+
+    def text(role: str, default: str) -> str:
+        return f"CAST({q[role]} AS VARCHAR)" if q[role] else default
+
+    # Missing ids are derived from content plus the occurrence number of identical rows,
+    # so the same transaction gets the same id in any file.
+    txn_id = (
+        "TRIM(raw_id)"
+        if q["transaction_id"]
+        else "'H' || MD5(raw_customer || '|' || COALESCE(CAST(raw_ts AS VARCHAR), '') || '|' || "
+        "COALESCE(CAST(raw_amount AS VARCHAR), '') || '|' || CAST(ROW_NUMBER() OVER ("
+        "PARTITION BY raw_customer, raw_ts, raw_amount ORDER BY source_row) AS VARCHAR))"
+    )
+    return (
+        "WITH src AS (SELECT source_row, "
+        f"{cust} AS raw_customer, {ts} AS raw_ts, {amount} AS raw_amount, "
+        f"{text('transaction_id', 'NULL')} AS raw_id, "
+        f"{text('category', 'NULL')} AS category, {text('channel', 'NULL')} AS channel, "
+        f"LOWER({text('status', repr('approved'))}) AS status "
+        f"FROM {staged}) "
+        f"SELECT source_row, {txn_id} AS transaction_id, raw_customer AS customer_id, "
+        "raw_ts AS txn_ts, raw_amount AS amount, category, channel, status FROM src"
+    )

@@ -1,0 +1,109 @@
+"""Where source files come from: list, copy and hash local or S3 files behind one interface."""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import tempfile
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Protocol
+
+from tasks.ingest.errors import IngestError
+
+SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+class FileStore(Protocol):
+    """A place source files live: it lists them and lends a local copy of each."""
+
+    def list_files(self, source: str) -> list[str]:
+        """The files of SOURCE (a file, folder or prefix, or a glob), sorted."""
+
+    def local_copy(self, uri: str) -> AbstractContextManager[str]:
+        """A context manager yielding a local path with URI's bytes."""
+
+
+class LocalFiles:
+    """Files on this machine: a file, a folder (recursively) or a glob."""
+
+    def list_files(self, source: str) -> list[str]:
+        """Sorted file paths, hidden files skipped."""
+        path = Path(source).expanduser()
+        if path.is_dir():
+            return sorted(
+                str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+            )
+        if path.is_file():
+            return [str(path)]
+        return sorted(glob.glob(source, recursive=True))
+
+    @contextmanager
+    def local_copy(self, uri: str) -> Iterator[str]:
+        """The file itself: nothing to copy."""
+        yield uri
+
+
+class S3Files:
+    """Objects under an s3:// prefix, streamed to a temporary file when read."""
+
+    def list_files(self, source: str) -> list[str]:
+        """Sorted s3:// URIs under the prefix."""
+        from tasks.s3 import list_s3_files
+
+        return list_s3_files(source)
+
+    @contextmanager
+    def local_copy(self, uri: str) -> Iterator[str]:
+        """Download the object to a temporary folder removed afterwards."""
+        from tasks.s3 import download_s3_file
+
+        with tempfile.TemporaryDirectory(prefix="lifeline-") as tmp:
+            yield download_s3_file(uri, Path(tmp))
+
+
+def store_for(uri: str) -> FileStore:
+    """The file store that serves URI."""
+    return S3Files() if uri.startswith("s3://") else LocalFiles()
+
+
+def file_kind(path: str) -> str:
+    """csv or parquet, from the file name; anything else is rejected."""
+    kind = SUFFIXES.get(Path(path).suffix.lower())
+    if kind is None:
+        raise IngestError(f"{path}: not a CSV or Parquet file (expected .csv or .parquet)")
+    return kind
+
+
+def expand_source(source: str) -> list[str]:
+    """A file, a folder (recursively) or a glob, local or s3://, as a sorted list of files."""
+    files = store_for(source).list_files(source)
+    if not files:
+        raise IngestError(f"{source}: no files found")
+    return files
+
+
+def split_portfolio(source: str) -> tuple[list[str], list[str]]:
+    """Customers and transaction files: a folder with customers/ and transactions/, or a log."""
+    root = Path(source)
+    if not source.startswith("s3://") and (root / "transactions").is_dir():
+        customers = expand_source(str(root / "customers")) if (root / "customers").is_dir() else []
+        return customers, expand_source(str(root / "transactions"))
+    return [], expand_source(source)
+
+
+def content_hash(path: str) -> str:
+    """SHA-256 of a file's bytes, streamed: the file's identity in RAW.LOAD_MANIFEST."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextmanager
+def local_copy(uri: str) -> Iterator[str]:
+    """Yield a local path for URI from the store that serves it."""
+    with store_for(uri).local_copy(uri) as path:
+        yield path

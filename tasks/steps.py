@@ -1,0 +1,233 @@
+"""The pipeline's steps, written once: flows, the benchmark and the crash harness all run these.
+
+A step calls its units through a `Units` table: the plain domain functions (`PLAIN`, no
+Prefect) or their Prefect task bindings (`tasks.prefect_tasks.PREFECT`). Each unit does a
+whole piece of work; a step only orders units, gates staging before publishing and times itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from tasks import drift, features, ingest, quality, registry, scoring, synthetic, training
+from tasks.params import DriftParams, FeatureParams, IngestParams, TrainParams
+from tasks.runs import RunLog
+from tasks.settings import LifelineSettings
+from tasks.warehouse import Warehouse
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Units:
+    """The units of work a step calls: plain functions or their Prefect bindings."""
+
+    ensure_portfolio: Callable[..., Any]
+    ingest_source: Callable[..., Any]
+    validate_dataset: Callable[..., Any]
+    stage_features: Callable[..., Any]
+    publish_features: Callable[..., Any]
+    train_models: Callable[..., Any]
+    register_models: Callable[..., Any]
+    stage_scores: Callable[..., Any]
+    publish_scores: Callable[..., Any]
+    monitor_drift: Callable[..., Any]
+
+
+PLAIN = Units(
+    ensure_portfolio=synthetic.ensure_portfolio,
+    ingest_source=ingest.ingest_source,
+    validate_dataset=quality.validate_dataset,
+    stage_features=features.stage_features,
+    publish_features=features.publish_features,
+    train_models=training.train_models,
+    register_models=registry.register_models,
+    stage_scores=scoring.stage_scores,
+    publish_scores=scoring.publish_scores,
+    monitor_drift=drift.monitor_drift,
+)
+
+
+class DriftDetectedError(RuntimeError):
+    """Raised (when asked to) so that a Prefect automation can notify on drift."""
+
+
+def publish_gated(
+    wh: Warehouse, staging: Iterable[str], validate: Callable[[], Any], publish: Callable[[], T]
+) -> T:
+    """Validate staging tables, then publish them; a failed gate drops them and re-raises."""
+    try:
+        validate()
+    except BaseException:
+        for table in staging:
+            wh.drop_table(table)
+        raise
+    return publish()
+
+
+def resolve_as_of(wh: Warehouse, log: RunLog, as_of: dt.date | None) -> dt.date:
+    """The given cut-off, or the day after the latest transaction; recorded with the run."""
+    if as_of is None:
+        latest = wh.scalar("SELECT MAX(txn_ts) FROM raw.transactions")
+        if latest is None:
+            raise ValueError("RAW.TRANSACTIONS is empty: ingest data first")
+        as_of = latest.date() + dt.timedelta(days=1)
+    log.parameters["as_of"] = as_of.isoformat()
+    return as_of
+
+
+def gate(
+    units: Units, wh: Warehouse, log: RunLog, suite: str, table: str, parameters: dict | None = None
+) -> None:
+    """Validate TABLE with SUITE; note the verdict (and any warning-level failures) in LOG."""
+    try:
+        result = units.validate_dataset(wh, suite, table, log.run_id, parameters)
+    except quality.QualityGateError:
+        log.gates[suite] = "failed"
+        raise
+    if result.failed:
+        log.gates[suite] = "passed with warnings"
+        log.warn(f"gate {suite}: warning-level checks failed: {quality.failure_summary(result)}")
+    else:
+        log.gates[suite] = "passed"
+
+
+def max_ingest_ts() -> str:
+    """Latest plausible transaction time: a day past now (clock skew between systems)."""
+    return (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def ingest_step(
+    units: Units, settings: LifelineSettings, wh: Warehouse, log: RunLog, p: IngestParams
+) -> dict[str, Any]:
+    """Ingest the source (or a synthetic portfolio) and gate RAW.TRANSACTIONS."""
+    mapping = ingest.parse_mapping(p.columns or {})
+    source = p.source
+    if source == "synthetic":
+        name = f"synthetic-c{p.customers}-t{p.transactions}-s{p.seed}"
+        with log.step("generate"):
+            folder = settings.home_dir / "landing" / name
+            source = str(units.ensure_portfolio(folder, p.customers, p.transactions, p.seed))
+    max_ts = max_ingest_ts()
+    with log.step("ingest"):
+        report = units.ingest_source(wh, source, mapping, log.run_id, p.date_format, max_ts)
+    with log.step("quality_raw"):
+        gate(units, wh, log, "raw_transactions", "RAW.TRANSACTIONS", {"max_ts": max_ts})
+    log.counts |= {
+        "files_loaded": report.files_loaded,
+        "files_skipped": report.files_skipped,
+        "rows_ingested": report.rows_loaded,
+        "customers_loaded": report.customers_loaded,
+        "raw_transactions": wh.row_count("RAW.TRANSACTIONS"),
+    }
+    return log.counts
+
+
+def features_step(
+    units: Units, wh: Warehouse, log: RunLog, p: FeatureParams, as_of: dt.date
+) -> dict[str, Any]:
+    """Stage features and labels for every cut-off, gate both, publish both."""
+    with log.step("features"):
+        staging = units.stage_features(
+            wh, log.run_id, as_of, p.horizon_days, p.train_snapshots, p.spend_drop_ratio
+        )
+
+    def validate() -> None:
+        with log.step("quality_features"):
+            active = {"active_days": p.horizon_days}
+            gate(units, wh, log, "customer_features", staging.features, active)
+            gate(units, wh, log, "training_labels", staging.labels)
+
+    def publish() -> dict[str, Any]:
+        with log.step("publish_features"):
+            return units.publish_features(wh, staging)
+
+    counts = publish_gated(wh, staging.tables, validate, publish)
+    log.counts |= {
+        "feature_rows": counts["features"],
+        "label_rows": counts["labels"],
+        "feature_version": counts["feature_version"],
+    }
+    return log.counts
+
+
+def train_step(
+    units: Units,
+    settings: LifelineSettings,
+    wh: Warehouse,
+    log: RunLog,
+    p: TrainParams,
+    as_of: dt.date,
+) -> dict[str, Any]:
+    """Train on cut-offs before AS_OF, evaluate on the holdout, register, promote."""
+    with log.step("train"):
+        result, holdout = units.train_models(
+            wh, log.run_id, as_of, p.horizon_days, p.train_snapshots, p.trainer
+        )
+    # What MLflow records with the models; drift reads as_of/horizon/snapshots back from it.
+    logged = {
+        "as_of": as_of,
+        "horizon_days": p.horizon_days,
+        "trainer": p.trainer,
+        "train_snapshots": p.train_snapshots,
+        "flow_run_id": log.run_id,
+    }
+    with log.step("register"):
+        decisions = units.register_models(settings, result, holdout, logged, p.promote_margin)
+    log.counts |= {
+        "training_rows": result.rows.get("train"),
+        "holdout_rows": result.rows.get("holdout"),
+    }
+    return {
+        "metrics": result.metrics,
+        "promotion": decisions,
+        "top_features": list(result.importances)[:5],
+    }
+
+
+def score_step(
+    units: Units, settings: LifelineSettings, wh: Warehouse, log: RunLog, as_of: dt.date
+) -> dict[str, Any]:
+    """Stage scores for AS_OF, gate them, MERGE them into ML.CUSTOMER_SCORES."""
+    with log.step("score"):
+        staging, rows = units.stage_scores(wh, settings, as_of, log.run_id)
+
+    def validate() -> None:
+        with log.step("quality_scores"):
+            eligible = {"eligible_customers": scoring.eligible_customers(wh, as_of)}
+            gate(units, wh, log, "customer_scores", staging, eligible)
+
+    def publish() -> dict[str, int]:
+        with log.step("publish"):
+            return units.publish_scores(wh, staging)
+
+    bands = publish_gated(wh, [staging], validate, publish)
+    log.counts |= {
+        "rows_scored": rows,
+        "risk_bands": bands,
+        "score_rows_total": wh.row_count(scoring.SCORES_TABLE),
+    }
+    return log.counts
+
+
+def drift_step(
+    units: Units,
+    settings: LifelineSettings,
+    wh: Warehouse,
+    log: RunLog,
+    p: DriftParams,
+    as_of: dt.date,
+) -> dict[str, Any]:
+    """Compute and record PSI; warn (or fail, when asked) when features drifted."""
+    with log.step("drift"):
+        report = units.monitor_drift(wh, settings, as_of, p.drift_threshold, log.run_id)
+    log.counts |= {"drifted_features": report.drifted}
+    if report.drifted:
+        message = f"drift at {as_of}: PSI > {p.drift_threshold} for {', '.join(report.drifted)}"
+        log.warn(message)
+        if p.fail_on_drift:
+            raise DriftDetectedError(message)
+    return {"drifted": report.drifted, "psi": report.psi, "threshold": p.drift_threshold}
