@@ -37,6 +37,7 @@ demo: install
 lint: install tools
 	$(BIN)/ruff check flows tasks tests
 	$(BIN)/ruff format --check flows tasks tests
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/sqlfluff lint sql --disable-progress-bar
 	terraform fmt -check -recursive infra
 

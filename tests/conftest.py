@@ -12,7 +12,7 @@ from tasks.warehouse.duckdb import DuckDBWarehouse
 
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 # A secret every settings object in the session carries; the report plugin fails the run if
-# it shows up in any captured log, output or error (RELIABILITY scenario 29).
+# it shows up in any captured log, output or error (docs/reliability.md, scenario 29).
 # (A live run's real passphrase is kept, and is then the secret that must not leak.)
 os.environ.setdefault("LIFELINE_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", "lifeline-canary-5ecret-7f3a")
 

@@ -44,7 +44,7 @@ class StatementTimeoutError(TimeoutError):
     """A statement ran past its deadline and was cancelled."""
 
 
-# Snowflake commits an open transaction when it meets one of these (RELIABILITY finding 1).
+# Snowflake commits an open transaction when it meets one of these (docs/reliability.md, finding 1).
 DDL = re.compile(r"^\s*(CREATE|DROP|ALTER|TRUNCATE|UNDROP|GRANT|REVOKE|COMMENT|USE)\b", re.I)
 
 

@@ -1,4 +1,4 @@
-"""pytest plugin: count RELIABILITY scenarios, live twins of stand-in gaps, canary leaks."""
+"""pytest plugin: count docs/reliability.md scenarios, live twins of stand-in gaps, canary leaks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import os
 import pytest
 
 SCENARIOS = 30
-# What fakesnow/DuckDB cannot show faithfully (RELIABILITY finding 1), plus our own PUT/COPY.
+# What fakesnow/DuckDB cannot show faithfully (docs/reliability.md, finding 1), plus our own PUT/COPY.
 KNOWN_GAPS = {
     "ddl-autocommit": "4: DDL inside a transaction commits it on Snowflake",
     "merge-duplicates": "5: MERGE with duplicate source keys errors on Snowflake",
