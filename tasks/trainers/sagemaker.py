@@ -214,7 +214,7 @@ class SageMakerTrainer:
                 Tags=[{"Key": "project", "Value": "lifeline"}],
             )
         except ClientError as exc:
-            # A retry of the same flow must not start a second job (docs/reliability.md, scenario 25).
+            # A retried flow must not start a second job (docs/reliability.md, scenario 25).
             if (
                 exc.response["Error"]["Code"] not in ("ResourceInUse", "ValidationException")
                 or "already" not in str(exc).lower()

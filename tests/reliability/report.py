@@ -7,7 +7,7 @@ import os
 import pytest
 
 SCENARIOS = 30
-# What fakesnow/DuckDB cannot show faithfully (docs/reliability.md, finding 1), plus our own PUT/COPY.
+# What fakesnow/DuckDB cannot show faithfully (docs/reliability.md, finding 1) + our PUT/COPY.
 KNOWN_GAPS = {
     "ddl-autocommit": "4: DDL inside a transaction commits it on Snowflake",
     "merge-duplicates": "5: MERGE with duplicate source keys errors on Snowflake",

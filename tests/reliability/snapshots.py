@@ -1,4 +1,4 @@
-"""Table snapshots as docs/reliability.md defines them: (rows, hash sum of key+payload, max batch)."""
+"""Table snapshots as docs/reliability.md defines them: (rows, hash of key+payload, max batch)."""
 
 from __future__ import annotations
 

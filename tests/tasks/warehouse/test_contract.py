@@ -122,7 +122,7 @@ def test_missing_bind_is_an_error(warehouse):
 
 @pytest.mark.scenario(3)
 def test_transaction_rolls_back_on_error(tmp_path):
-    # fakesnow cannot stand in here (docs/reliability.md, finding 1): the contents are asserted on DuckDB.
+    # fakesnow cannot stand in here (docs/reliability.md, finding 1): DuckDB holds the assertion.
     wh = DuckDBWarehouse(tmp_path / "t.duckdb")
     wh.bootstrap()
     with pytest.raises(RuntimeError), wh.transaction():
