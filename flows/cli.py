@@ -11,6 +11,8 @@ from typing import Any
 
 import typer
 
+from tasks.params import DEFAULTS
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -20,8 +22,8 @@ app = typer.Typer(
 
 HOME = typer.Option(None, "--home", help="Data folder (default $LIFELINE_HOME or .lifeline).")
 AS_OF = typer.Option(None, "--as-of", help="Cut-off date YYYY-MM-DD: only data before it.")
-HORIZON = typer.Option(90, "--horizon-days", help="Label horizon in days.")
-TRAINER = typer.Option("local", "--trainer", help="local | snowpark | sagemaker.")
+HORIZON = typer.Option(DEFAULTS.horizon_days, "--horizon-days", help="Label horizon in days.")
+TRAINER = typer.Option(DEFAULTS.trainer, "--trainer", help="local | snowpark | sagemaker.")
 COLUMN = typer.Option(None, "--column", help="ROLE=NAME column mapping (repeatable).")
 MAPPING = typer.Option(None, "--mapping", help="YAML file of ROLE: NAME column mappings.")
 DATE_FORMAT = typer.Option(None, "--date-format", help="Snowflake format, e.g. YYYYMMDD.")
@@ -162,9 +164,11 @@ def run(
     as_of: str = AS_OF,
     horizon_days: int = HORIZON,
     trainer: str = TRAINER,
-    customers: int = typer.Option(5000, "--customers", help="Synthetic customers."),
-    transactions: int = typer.Option(500_000, "--transactions", help="Synthetic transactions."),
-    seed: int = typer.Option(7, "--seed"),
+    customers: int = typer.Option(DEFAULTS.customers, "--customers", help="Synthetic customers."),
+    transactions: int = typer.Option(
+        DEFAULTS.transactions, "--transactions", help="Synthetic transactions."
+    ),
+    seed: int = typer.Option(DEFAULTS.seed, "--seed"),
     home: Path = HOME,
 ) -> None:
     """Run the whole pipeline end to end."""
@@ -327,13 +331,15 @@ def bench(
     pandas_limit: int = typer.Option(
         20_000_000, "--pandas-limit", help="Skip the pandas reference above this many rows."
     ),
+    seed: int = typer.Option(7, "--seed"),
+    horizon_days: int = HORIZON,
 ) -> None:
     """Benchmark every stage on a fresh synthetic portfolio; print one JSON document."""
     if customers < 1 or transactions < 1 or snapshots < 3:
         fail("--customers and --transactions must be >= 1 and --snapshots >= 3")
     from tasks.bench import run_bench
 
-    result = run_bench(customers, transactions, snapshots, home, pandas_limit)
+    result = run_bench(customers, transactions, snapshots, home, pandas_limit, seed, horizon_days)
     typer.echo(json.dumps(result, indent=2))
 
 

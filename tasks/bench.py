@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 
 from tasks import steps
-from tasks.params import PipelineParams
+from tasks.params import DEFAULTS, PipelineParams
 from tasks.runs import RunLog
 from tasks.settings import load_settings
 from tasks.warehouse import open_warehouse
@@ -74,6 +74,7 @@ def run_bench(
     home: Path | None = None,
     pandas_limit: int = 20_000_000,
     seed: int = 7,
+    horizon_days: int = DEFAULTS.horizon_days,
 ) -> dict[str, Any]:
     """Run the pipeline's own steps (ingest to publish) without Prefect; return JSON."""
     home = Path(home or tempfile.mkdtemp(prefix="lifeline-bench-"))
@@ -83,6 +84,7 @@ def run_bench(
         customers=customers,
         transactions=transactions,
         seed=seed,
+        horizon_days=horizon_days,
         train_snapshots=max(snapshots - 2, 1),
     )
     total_start = time.perf_counter()

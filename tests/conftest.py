@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
 
+from tasks.settings import load_settings
 from tasks.synthetic import generate_portfolio
+from tasks.warehouse import open_warehouse
 from tasks.warehouse.duckdb import DuckDBWarehouse
+from tests.reliability.harness import STEPS, copy_home, run
 
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 # A secret every settings object in the session carries; the report plugin fails the run if
@@ -52,3 +56,19 @@ def home(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("LIFELINE_HOME", str(path))
     monkeypatch.setenv("LIFELINE_TARGET", "local")
     return path
+
+
+@pytest.fixture(scope="session")
+def homes(portfolio, tmp_path_factory) -> dict[str, tuple[Path, Path, float]]:
+    """Crash harness, per step: (home before it, home after a clean run of it, its duration)."""
+    base = tmp_path_factory.mktemp("crash")
+    before = base / "0-empty"
+    open_warehouse(load_settings(home=before)).close()
+    out = {}
+    for i, step in enumerate(STEPS, 1):
+        after = copy_home(before, base / f"{i}-{step}")
+        started = time.monotonic()
+        assert run(step, after, portfolio) == 0
+        out[step] = (before, after, time.monotonic() - started)
+        before = after
+    return out

@@ -116,7 +116,7 @@ def test_a_flow_run_started_while_another_publishes_fails_fast(
 ):
     from flows.ingest import ingest_flow
     from tasks.prefect_tasks import PREFECT
-    from tests.reliability.conftest import copy_home
+    from tests.reliability.harness import copy_home
     from tests.reliability.snapshots import snapshot
 
     home = copy_home(homes["ingest"][0], tmp_path / "home")

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tasks.failpoints import POINTS
-from tests.reliability.conftest import child, copy_home, run
+from tests.reliability.harness import child, copy_home, run
 from tests.reliability.snapshots import TABLES, snapshot
 
 

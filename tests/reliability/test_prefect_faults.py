@@ -15,7 +15,7 @@ from tasks.prefect_tasks import PREFECT
 from tasks.settings import load_settings
 from tasks.warehouse import open_warehouse
 from tasks.warehouse.duckdb import DuckDBWarehouse
-from tests.reliability.conftest import copy_home
+from tests.reliability.harness import copy_home
 from tests.reliability.snapshots import snapshot
 
 ROOT = Path(__file__).resolve().parents[2]

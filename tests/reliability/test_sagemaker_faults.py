@@ -144,7 +144,7 @@ def test_missing_or_corrupt_model_artifact_is_a_clear_error(aws, tmp_path, body)
 @pytest.mark.scenario(27)
 def test_a_corrupt_champion_scores_nothing(prefect_harness, homes, tmp_path, monkeypatch):
     from flows.score import score_flow
-    from tests.reliability.conftest import copy_home
+    from tests.reliability.harness import copy_home
     from tests.reliability.snapshots import snapshot
 
     home = copy_home(homes["train"][1], tmp_path / "home")

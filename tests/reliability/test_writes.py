@@ -12,8 +12,8 @@ from sqlglot import exp
 
 from tasks.warehouse import DDLInTransactionError
 from tasks.warehouse.base import DuplicateKeyError
-from tests.reliability.conftest import copy_home
 from tests.reliability.crash_child import run_step
+from tests.reliability.harness import copy_home
 from tests.reliability.snapshots import snapshot
 from tests.tasks.warehouse.test_contract import scores, warehouse  # noqa: F401 (fixture)
 

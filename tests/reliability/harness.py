@@ -1,4 +1,4 @@
-"""Reliability fixtures: homes before/after each write step, step runner processes."""
+"""The crash harness: run one write step of the pipeline in a child process."""
 
 from __future__ import annotations
 
@@ -7,14 +7,11 @@ import shutil
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
 from tasks.failpoints import ENV
-from tasks.settings import load_settings
-from tasks.warehouse import open_warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = ("ingest", "features", "train", "scores")
@@ -48,19 +45,3 @@ def copy_home(src: Path, dst: Path) -> Path:
     """A private copy of a Lifeline home (warehouse + MLflow) for one trial."""
     shutil.copytree(src, dst)
     return dst
-
-
-@pytest.fixture(scope="session")
-def homes(portfolio, tmp_path_factory) -> dict[str, tuple[Path, Path, float]]:
-    """For each step: (home before it, home after a clean run of it, its clean duration)."""
-    base = tmp_path_factory.mktemp("crash")
-    before = base / "0-empty"
-    open_warehouse(load_settings(home=before)).close()
-    out = {}
-    for i, step in enumerate(STEPS, 1):
-        after = copy_home(before, base / f"{i}-{step}")
-        started = time.monotonic()
-        assert run(step, after, portfolio) == 0
-        out[step] = (before, after, time.monotonic() - started)
-        before = after
-    return out
