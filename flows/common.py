@@ -6,19 +6,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from tasks.params import StepParams
-from tasks.runs import RunLog, current_run_id, run_session
-from tasks.settings import LifelineSettings, load_settings
-from tasks.steps import resolve_as_of
-from tasks.warehouse import Warehouse
+from tasks.prefect_tasks import PREFECT
+from tasks.runs import current_run_id
+from tasks.settings import load_settings
+from tasks.steps import StepRun, resolve_as_of, run_session
 
 __all__ = ["flow_session", "resolve_as_of"]
 
 
 @contextmanager
-def flow_session(
-    flow_name: str, params: StepParams
-) -> Iterator[tuple[LifelineSettings, Warehouse, RunLog]]:
-    """The run session of this Prefect flow run, with settings from the environment."""
-    settings = load_settings()
-    with run_session(flow_name, params, current_run_id(), settings) as (wh, log):
-        yield settings, wh, log
+def flow_session(flow_name: str, params: StepParams) -> Iterator[StepRun]:
+    """This flow run's session: settings from the environment, units bound as Prefect tasks."""
+    with run_session(flow_name, params, current_run_id(), load_settings(), PREFECT) as run:
+        yield run

@@ -16,7 +16,6 @@ from tasks.params import (
     TrainSnapshots,
     describe_params,
 )
-from tasks.prefect_tasks import PREFECT
 from tasks.steps import features_step
 
 
@@ -30,5 +29,5 @@ def features_flow(
 ) -> dict[str, Any]:
     """Build FEATURES.CUSTOMER_FEATURES and FEATURES.LABELS for the run's cut-offs."""
     params = FeatureParams(**locals())
-    with flow_session("features", params) as (_, wh, log):
-        return features_step(PREFECT, wh, log, params, resolve_as_of(wh, log, as_of))
+    with flow_session("features", params) as run:
+        return features_step(run, params, resolve_as_of(run, as_of))

@@ -18,7 +18,6 @@ from tasks.params import (
     Transactions,
     describe_params,
 )
-from tasks.prefect_tasks import PREFECT
 from tasks.steps import ingest_step
 
 
@@ -34,5 +33,5 @@ def ingest_flow(
 ) -> dict[str, Any]:
     """Load a transaction log (file, folder, glob; local or s3://) or a synthetic portfolio."""
     params = IngestParams(**locals())
-    with flow_session("ingest", params) as (settings, wh, log):
-        return ingest_step(PREFECT, settings, wh, log, params)
+    with flow_session("ingest", params) as run:
+        return ingest_step(run, params)

@@ -8,7 +8,6 @@ from prefect import flow
 
 from flows.common import flow_session, resolve_as_of
 from tasks.params import DEFAULTS, AsOf, DriftParams, DriftThreshold, FailOnDrift, describe_params
-from tasks.prefect_tasks import PREFECT
 from tasks.steps import drift_step
 
 
@@ -21,5 +20,5 @@ def drift_flow(
 ) -> dict[str, Any]:
     """PSI per feature and for the churn score at AS_OF vs the champion's training data."""
     params = DriftParams(**locals())
-    with flow_session("drift-monitor", params) as (settings, wh, log):
-        return drift_step(PREFECT, settings, wh, log, params, resolve_as_of(wh, log, as_of))
+    with flow_session("drift-monitor", params) as run:
+        return drift_step(run, params, resolve_as_of(run, as_of))

@@ -26,7 +26,6 @@ from tasks.params import (
     Transactions,
     describe_params,
 )
-from tasks.prefect_tasks import PREFECT
 from tasks.runs import publish_run_summary
 from tasks.steps import drift_step, features_step, ingest_step, score_step, train_step
 from tasks.trainers import get_trainer
@@ -53,13 +52,14 @@ def customer_ml_pipeline(
     """Run every step on one warehouse connection; any failure stops before later writes."""
     params = PipelineParams(**locals())
     get_trainer(params.trainer).preflight()  # fail before any data moves
-    with flow_session("customer-ml-pipeline", params) as (settings, wh, log):
-        ingest_step(PREFECT, settings, wh, log, params)
-        as_of = resolve_as_of(wh, log, params.as_of)
-        features_step(PREFECT, wh, log, params, as_of)
-        training = train_step(PREFECT, settings, wh, log, params, as_of)
-        score_step(PREFECT, settings, wh, log, as_of)
-        monitoring = drift_step(PREFECT, settings, wh, log, params, as_of)
+    with flow_session("customer-ml-pipeline", params) as run:
+        ingest_step(run, params)
+        as_of = resolve_as_of(run, as_of)
+        features_step(run, params, as_of)
+        training = train_step(run, params, as_of)
+        score_step(run, as_of)
+        monitoring = drift_step(run, params, as_of)
+        log = run.log
         publish_run_summary(log)
         return {
             "run_id": log.run_id,
@@ -70,6 +70,6 @@ def customer_ml_pipeline(
             "warnings": list(log.warnings),
             "drifted": monitoring["drifted"],
             "drift_threshold": monitoring["threshold"],
-            "warehouse": wh.describe(),
+            "warehouse": run.wh.describe(),
             **training,
         }

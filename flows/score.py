@@ -8,7 +8,6 @@ from prefect import flow
 
 from flows.common import flow_session, resolve_as_of
 from tasks.params import DEFAULTS, AsOf, ScoreParams, describe_params
-from tasks.prefect_tasks import PREFECT
 from tasks.steps import score_step
 
 
@@ -17,5 +16,5 @@ from tasks.steps import score_step
 def score_flow(as_of: AsOf = DEFAULTS.as_of) -> dict[str, Any]:
     """Score the customers with features at AS_OF (default: the latest cut-off)."""
     params = ScoreParams(**locals())
-    with flow_session("score", params) as (settings, wh, log):
-        return score_step(PREFECT, settings, wh, log, resolve_as_of(wh, log, as_of))
+    with flow_session("score", params) as run:
+        return score_step(run, resolve_as_of(run, as_of))

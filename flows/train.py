@@ -17,7 +17,6 @@ from tasks.params import (
     TrainSnapshots,
     describe_params,
 )
-from tasks.prefect_tasks import PREFECT
 from tasks.steps import train_step
 from tasks.trainers import get_trainer
 
@@ -34,5 +33,5 @@ def train_flow(
     """Train with trainer=local|snowpark|sagemaker on published features and labels."""
     params = TrainParams(**locals())
     get_trainer(trainer).preflight()  # fail before any data moves
-    with flow_session("train", params) as (settings, wh, log):
-        return train_step(PREFECT, settings, wh, log, params, resolve_as_of(wh, log, as_of))
+    with flow_session("train", params) as run:
+        return train_step(run, params, resolve_as_of(run, as_of))

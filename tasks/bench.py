@@ -15,9 +15,7 @@ import duckdb
 
 from tasks import steps
 from tasks.params import DEFAULTS, PipelineParams
-from tasks.runs import RunLog
 from tasks.settings import load_settings
-from tasks.warehouse import open_warehouse
 
 REFERENCE_SQL = """
 SELECT customer_id, COUNT(*) AS n, SUM(amount) AS total, MAX(txn_ts) AS last_ts,
@@ -88,22 +86,20 @@ def run_bench(
         train_snapshots=max(snapshots - 2, 1),
     )
     total_start = time.perf_counter()
-    log = RunLog("bench", "bench", params.record())
-    wh = open_warehouse(settings)
-    steps.ingest_step(steps.PLAIN, settings, wh, log, params)
-    as_of = steps.resolve_as_of(wh, log, params.as_of)
-    steps.features_step(steps.PLAIN, wh, log, params, as_of)
-    training = steps.train_step(steps.PLAIN, settings, wh, log, params, as_of)
-    steps.score_step(steps.PLAIN, settings, wh, log, as_of)
-    total_seconds = round(time.perf_counter() - total_start, 3)
-
-    ref_start = time.perf_counter()
-    wh.fetch_frame(REFERENCE_SQL.format(cut=as_of.isoformat()))
-    aggregate_seconds = round(time.perf_counter() - ref_start, 3)
+    with steps.run_session("bench", params, "bench", settings, steps.PLAIN) as run:
+        steps.ingest_step(run, params)
+        as_of = steps.resolve_as_of(run, params.as_of)
+        steps.features_step(run, params, as_of)
+        training = steps.train_step(run, params, as_of)
+        steps.score_step(run, as_of)
+        total_seconds = round(time.perf_counter() - total_start, 3)
+        ref_start = time.perf_counter()
+        run.wh.fetch_frame(REFERENCE_SQL.format(cut=as_of.isoformat()))
+        aggregate_seconds = round(time.perf_counter() - ref_start, 3)
+    log = run.log
     folder = settings.home_dir / "landing" / f"synthetic-c{customers}-t{transactions}-s{seed}"
     rows = log.counts["raw_transactions"]
     pandas_seconds = reference_pandas(folder, as_of) if rows <= pandas_limit else None
-    wh.close()
     step_report = {
         name: {"seconds": seconds, "rows": int(log.counts.get(STEP_ROWS.get(name, ""), 0))}
         for name, seconds in log.seconds.items()

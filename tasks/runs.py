@@ -14,9 +14,7 @@ from typing import Any
 import pandas as pd
 
 from tasks.artifacts import in_flow_run, publish_table
-from tasks.params import StepParams
-from tasks.settings import LifelineSettings
-from tasks.warehouse import Warehouse, open_warehouse
+from tasks.warehouse import Warehouse
 
 
 def current_run_id() -> str:
@@ -90,26 +88,3 @@ def publish_run_summary(log: RunLog) -> None:
         {"step": f"count: {k}", "seconds": None, "value": str(v)} for k, v in log.counts.items()
     ]
     publish_table("run-summary", rows, f"{log.flow_name} run {log.run_id}")
-
-
-@contextmanager
-def run_session(
-    flow_name: str, params: StepParams, run_id: str, settings: LifelineSettings
-) -> Iterator[tuple[Warehouse, RunLog]]:
-    """Hold the publish lock, open the warehouse once, record the run and its outcome in OPS."""
-    from tasks.features import drop_stale_staging
-    from tasks.guard import publish_lock
-
-    with publish_lock(settings, run_id):
-        wh = open_warehouse(settings)
-        drop_stale_staging(wh)  # a killed run's leftovers; safe: we hold the publish lock
-        log = RunLog(flow_name, run_id, params.record())
-        try:
-            yield wh, log
-        except BaseException as exc:
-            record_run(wh, log, "FAILED", f"{type(exc).__name__}: {exc}")
-            raise
-        else:
-            record_run(wh, log, "COMPLETED")
-        finally:
-            wh.close()

@@ -8,15 +8,18 @@ whole piece of work; a step only orders units, gates staging before publishing a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tasks import drift, features, ingest, quality, registry, scoring, synthetic, training
-from tasks.params import DriftParams, FeatureParams, IngestParams, TrainParams
-from tasks.runs import RunLog
+from tasks.features import drop_stale_staging
+from tasks.guard import publish_lock
+from tasks.params import DriftParams, FeatureParams, IngestParams, StepParams, TrainParams
+from tasks.runs import RunLog, record_run
 from tasks.settings import LifelineSettings
-from tasks.warehouse import Warehouse
+from tasks.warehouse import Warehouse, open_warehouse
 
 T = TypeVar("T")
 
@@ -51,6 +54,36 @@ PLAIN = Units(
 )
 
 
+@dataclass(frozen=True)
+class StepRun:
+    """What every step works with: its units, the settings, the warehouse and the run log."""
+
+    units: Units
+    settings: LifelineSettings
+    wh: Warehouse
+    log: RunLog
+
+
+@contextmanager
+def run_session(
+    flow_name: str, params: StepParams, run_id: str, settings: LifelineSettings, units: Units
+) -> Iterator[StepRun]:
+    """Hold the publish lock, open the warehouse once, record the run and its outcome in OPS."""
+    with publish_lock(settings, run_id):
+        wh = open_warehouse(settings)
+        drop_stale_staging(wh)  # a killed run's leftovers; safe: we hold the publish lock
+        log = RunLog(flow_name, run_id, params.record())
+        try:
+            yield StepRun(units, settings, wh, log)
+        except BaseException as exc:
+            record_run(wh, log, "FAILED", f"{type(exc).__name__}: {exc}")
+            raise
+        else:
+            record_run(wh, log, "COMPLETED")
+        finally:
+            wh.close()
+
+
 class DriftDetectedError(RuntimeError):
     """Raised (when asked to) so that a Prefect automation can notify on drift."""
 
@@ -68,21 +101,20 @@ def publish_gated(
     return publish()
 
 
-def resolve_as_of(wh: Warehouse, log: RunLog, as_of: dt.date | None) -> dt.date:
+def resolve_as_of(run: StepRun, as_of: dt.date | None) -> dt.date:
     """The given cut-off, or the day after the latest transaction; recorded with the run."""
     if as_of is None:
-        latest = wh.scalar("SELECT MAX(txn_ts) FROM raw.transactions")
+        latest = run.wh.scalar("SELECT MAX(txn_ts) FROM raw.transactions")
         if latest is None:
             raise ValueError("RAW.TRANSACTIONS is empty: ingest data first")
         as_of = latest.date() + dt.timedelta(days=1)
-    log.parameters["as_of"] = as_of.isoformat()
+    run.log.parameters["as_of"] = as_of.isoformat()
     return as_of
 
 
-def gate(
-    units: Units, wh: Warehouse, log: RunLog, suite: str, table: str, parameters: dict | None = None
-) -> None:
-    """Validate TABLE with SUITE; note the verdict (and any warning-level failures) in LOG."""
+def gate(run: StepRun, suite: str, table: str, parameters: dict | None = None) -> None:
+    """Validate TABLE with SUITE; note the verdict (and any warning-level failures) in the log."""
+    units, wh, log = run.units, run.wh, run.log
     try:
         result = units.validate_dataset(wh, suite, table, log.run_id, parameters)
     except quality.QualityGateError:
@@ -100,10 +132,9 @@ def max_ingest_ts() -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def ingest_step(
-    units: Units, settings: LifelineSettings, wh: Warehouse, log: RunLog, p: IngestParams
-) -> dict[str, Any]:
+def ingest_step(run: StepRun, p: IngestParams) -> dict[str, Any]:
     """Ingest the source (or a synthetic portfolio) and gate RAW.TRANSACTIONS."""
+    units, settings, wh, log = run.units, run.settings, run.wh, run.log
     mapping = ingest.parse_mapping(p.columns or {})
     source = p.source
     if source == "synthetic":
@@ -115,7 +146,7 @@ def ingest_step(
     with log.step("ingest"):
         report = units.ingest_source(wh, source, mapping, log.run_id, p.date_format, max_ts)
     with log.step("quality_raw"):
-        gate(units, wh, log, "raw_transactions", "RAW.TRANSACTIONS", {"max_ts": max_ts})
+        gate(run, "raw_transactions", "RAW.TRANSACTIONS", {"max_ts": max_ts})
     log.counts |= {
         "files_loaded": report.files_loaded,
         "files_skipped": report.files_skipped,
@@ -126,10 +157,9 @@ def ingest_step(
     return log.counts
 
 
-def features_step(
-    units: Units, wh: Warehouse, log: RunLog, p: FeatureParams, as_of: dt.date
-) -> dict[str, Any]:
+def features_step(run: StepRun, p: FeatureParams, as_of: dt.date) -> dict[str, Any]:
     """Stage features and labels for every cut-off, gate both, publish both."""
+    units, wh, log = run.units, run.wh, run.log
     with log.step("features"):
         staging = units.stage_features(
             wh, log.run_id, as_of, p.horizon_days, p.train_snapshots, p.spend_drop_ratio
@@ -138,8 +168,8 @@ def features_step(
     def validate() -> None:
         with log.step("quality_features"):
             active = {"active_days": p.horizon_days}
-            gate(units, wh, log, "customer_features", staging.features, active)
-            gate(units, wh, log, "training_labels", staging.labels)
+            gate(run, "customer_features", staging.features, active)
+            gate(run, "training_labels", staging.labels)
 
     def publish() -> dict[str, Any]:
         with log.step("publish_features"):
@@ -154,15 +184,9 @@ def features_step(
     return log.counts
 
 
-def train_step(
-    units: Units,
-    settings: LifelineSettings,
-    wh: Warehouse,
-    log: RunLog,
-    p: TrainParams,
-    as_of: dt.date,
-) -> dict[str, Any]:
+def train_step(run: StepRun, p: TrainParams, as_of: dt.date) -> dict[str, Any]:
     """Train on cut-offs before AS_OF, evaluate on the holdout, register, promote."""
+    units, wh, log = run.units, run.wh, run.log
     with log.step("train"):
         result, holdout = units.train_models(
             wh, log.run_id, as_of, p.horizon_days, p.train_snapshots, p.trainer
@@ -176,7 +200,7 @@ def train_step(
         "flow_run_id": log.run_id,
     }
     with log.step("register"):
-        decisions = units.register_models(settings, result, holdout, logged, p.promote_margin)
+        decisions = units.register_models(run.settings, result, holdout, logged, p.promote_margin)
     log.counts |= {
         "training_rows": result.rows.get("train"),
         "holdout_rows": result.rows.get("holdout"),
@@ -188,17 +212,16 @@ def train_step(
     }
 
 
-def score_step(
-    units: Units, settings: LifelineSettings, wh: Warehouse, log: RunLog, as_of: dt.date
-) -> dict[str, Any]:
+def score_step(run: StepRun, as_of: dt.date) -> dict[str, Any]:
     """Stage scores for AS_OF, gate them, MERGE them into ML.CUSTOMER_SCORES."""
+    units, wh, log = run.units, run.wh, run.log
     with log.step("score"):
-        staging, rows = units.stage_scores(wh, settings, as_of, log.run_id)
+        staging, rows = units.stage_scores(wh, run.settings, as_of, log.run_id)
 
     def validate() -> None:
         with log.step("quality_scores"):
             eligible = {"eligible_customers": scoring.eligible_customers(wh, as_of)}
-            gate(units, wh, log, "customer_scores", staging, eligible)
+            gate(run, "customer_scores", staging, eligible)
 
     def publish() -> dict[str, int]:
         with log.step("publish"):
@@ -213,17 +236,11 @@ def score_step(
     return log.counts
 
 
-def drift_step(
-    units: Units,
-    settings: LifelineSettings,
-    wh: Warehouse,
-    log: RunLog,
-    p: DriftParams,
-    as_of: dt.date,
-) -> dict[str, Any]:
+def drift_step(run: StepRun, p: DriftParams, as_of: dt.date) -> dict[str, Any]:
     """Compute and record PSI; warn (or fail, when asked) when features drifted."""
+    units, wh, log = run.units, run.wh, run.log
     with log.step("drift"):
-        report = units.monitor_drift(wh, settings, as_of, p.drift_threshold, log.run_id)
+        report = units.monitor_drift(wh, run.settings, as_of, p.drift_threshold, log.run_id)
     log.counts |= {"drifted_features": report.drifted}
     if report.drifted:
         message = f"drift at {as_of}: PSI > {p.drift_threshold} for {', '.join(report.drifted)}"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -171,6 +172,15 @@ def publish_transactions(
     return wh.row_count("RAW.TRANSACTIONS") - before
 
 
+@contextmanager
+def new_file(wh: Warehouse, uri: str, dataset: str) -> Iterator[tuple[str, str, str] | None]:
+    """(local path, kind, content hash) of URI, or None when its content is already loaded."""
+    kind = file_kind(uri)
+    with local_copy(uri) as path:
+        load_id = content_hash(path)
+        yield None if already_loaded(wh, load_id, dataset) else (path, kind, load_id)
+
+
 def ingest_transaction_file(
     wh: Warehouse,
     uri: str,
@@ -183,11 +193,10 @@ def ingest_transaction_file(
 
     Returns (rows inserted, rows already present).
     """
-    kind = file_kind(uri)
-    with local_copy(uri) as path:
-        load_id = content_hash(path)
-        if already_loaded(wh, load_id, "transactions"):
+    with new_file(wh, uri, "transactions") as found:
+        if found is None:
             return None
+        path, kind, load_id = found
         with wh.staged_file(path, kind) as (staged, dtypes):
             cols = resolve_columns(list(dtypes), mapping, uri)
             parsed = parsed_select(staged, cols, dtypes, date_format)
@@ -198,11 +207,10 @@ def ingest_transaction_file(
 
 def ingest_customer_file(wh: Warehouse, uri: str, run_id: str) -> int | None:
     """MERGE one customers file by CUSTOMER_ID; None when its content was already loaded."""
-    kind = file_kind(uri)
-    with local_copy(uri) as path:
-        load_id = content_hash(path)
-        if already_loaded(wh, load_id, "customers"):
+    with new_file(wh, uri, "customers") as found:
+        if found is None:
             return None
+        path, kind, load_id = found
         with wh.staged_file(path, kind) as (staged, dtypes):
             by_upper = {c.upper(): c for c in dtypes}
             if "CUSTOMER_ID" not in by_upper:
