@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tasks.warehouse.duckdb import DuckDBWarehouse
@@ -58,6 +60,13 @@ def test_pipeline_fills_every_contract_table(first_run):
         "SELECT DISTINCT flow_run_id, churn_model_version FROM ml.customer_scores"
     )
     assert lineage["FLOW_RUN_ID"].notna().all() and lineage["CHURN_MODEL_VERSION"].notna().all()
+    recorded = wh.scalar(
+        "SELECT parameters FROM ops.pipeline_runs WHERE flow_run_id = :r", {"r": first["run_id"]}
+    )
+    from tasks.params import PipelineParams
+
+    assert set(json.loads(recorded)) == set(PipelineParams.model_fields)  # the whole set
+    assert json.loads(recorded)["drift_threshold"] == first["drift_threshold"]
     assert wh.list_tables("ML", "STG_") == [] and wh.list_tables("FEATURES", "STG_") == []
     assert wh.row_count("ML.CUSTOMER_360") == wh.scalar(
         "SELECT COUNT(DISTINCT customer_id) FROM ml.customer_scores"
