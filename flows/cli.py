@@ -331,7 +331,7 @@ def bench(
     pandas_limit: int = typer.Option(
         20_000_000, "--pandas-limit", help="Skip the pandas reference above this many rows."
     ),
-    seed: int = typer.Option(7, "--seed"),
+    seed: int = typer.Option(DEFAULTS.seed, "--seed"),
     horizon_days: int = HORIZON,
 ) -> None:
     """Benchmark every stage on a fresh synthetic portfolio; print one JSON document."""

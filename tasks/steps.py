@@ -11,6 +11,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from tasks import drift, features, ingest, quality, registry, scoring, synthetic, training
@@ -132,15 +133,19 @@ def max_ingest_ts() -> str:
     return (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
 
 
+def synthetic_landing(settings: LifelineSettings, p: IngestParams) -> Path:
+    """Where the synthetic portfolio of these parameters is written (one folder per portfolio)."""
+    return settings.home_dir / "landing" / f"synthetic-c{p.customers}-t{p.transactions}-s{p.seed}"
+
+
 def ingest_step(run: StepRun, p: IngestParams) -> dict[str, Any]:
     """Ingest the source (or a synthetic portfolio) and gate RAW.TRANSACTIONS."""
     units, settings, wh, log = run.units, run.settings, run.wh, run.log
     mapping = ingest.parse_mapping(p.columns or {})
     source = p.source
     if source == "synthetic":
-        name = f"synthetic-c{p.customers}-t{p.transactions}-s{p.seed}"
         with log.step("generate"):
-            folder = settings.home_dir / "landing" / name
+            folder = synthetic_landing(settings, p)
             source = str(units.ensure_portfolio(folder, p.customers, p.transactions, p.seed))
     max_ts = max_ingest_ts()
     with log.step("ingest"):

@@ -15,21 +15,24 @@ if TYPE_CHECKING:
     from tasks.settings import LifelineSettings
 
 
-def sagemaker_trainer(settings: LifelineSettings) -> Trainer:
+def sagemaker_trainer(settings: LifelineSettings | None) -> Trainer:
     """The SageMaker training-job trainer (imports boto3 only when chosen)."""
+    from tasks.settings import load_settings
     from tasks.trainers.sagemaker import SageMakerTrainer
 
-    return SageMakerTrainer(settings)
+    return SageMakerTrainer(settings or load_settings())
 
 
-def snowpark_trainer(settings: LifelineSettings) -> Trainer:
+def snowpark_trainer(settings: LifelineSettings | None) -> Trainer:
     """The Snowpark stored-procedure trainer (imports Snowpark only when chosen)."""
+    from tasks.settings import load_settings
     from tasks.trainers.snowpark import SnowparkTrainer
 
-    return SnowparkTrainer(settings)
+    return SnowparkTrainer(settings or load_settings())
 
 
-TRAINERS: dict[str, Callable[[LifelineSettings], Trainer]] = {
+# name -> factory; only the trainers that need settings read them (local needs none).
+TRAINERS: dict[str, Callable[[LifelineSettings | None], Trainer]] = {
     "local": lambda settings: LocalTrainer(),
     "snowpark": snowpark_trainer,
     "sagemaker": sagemaker_trainer,
@@ -45,8 +48,4 @@ def get_trainer(name: str, settings: LifelineSettings | None = None) -> Trainer:
         raise TrainerUnavailableError(
             f"unknown trainer {name!r}; choose one of {', '.join(TRAINERS)}"
         )
-    if settings is None:
-        from tasks.settings import load_settings
-
-        settings = load_settings()
     return factory(settings)
