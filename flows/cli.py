@@ -27,6 +27,9 @@ TRAINER = typer.Option(DEFAULTS.trainer, "--trainer", help="local | snowpark | s
 COLUMN = typer.Option(None, "--column", help="ROLE=NAME column mapping (repeatable).")
 MAPPING = typer.Option(None, "--mapping", help="YAML file of ROLE: NAME column mappings.")
 DATE_FORMAT = typer.Option(None, "--date-format", help="Snowflake format, e.g. YYYYMMDD.")
+ORDER_LINES = typer.Option(
+    False, "--order-lines", help="Rows are order lines: sum rows sharing a transaction id."
+)
 
 
 def fail(message: str, code: int = 2) -> None:
@@ -161,6 +164,7 @@ def run(
     column: list[str] = COLUMN,
     mapping: Path = MAPPING,
     date_format: str = DATE_FORMAT,
+    order_lines: bool = ORDER_LINES,
     as_of: str = AS_OF,
     horizon_days: int = HORIZON,
     trainer: str = TRAINER,
@@ -184,6 +188,7 @@ def run(
         trainer=name,
         columns=columns or None,
         date_format=date_format,
+        order_lines=order_lines,
         customers=customers,
         transactions=transactions,
         seed=seed,
@@ -220,6 +225,7 @@ def ingest_cmd(
     column: list[str] = COLUMN,
     mapping: Path = MAPPING,
     date_format: str = DATE_FORMAT,
+    order_lines: bool = ORDER_LINES,
     home: Path = HOME,
 ) -> None:
     """Load a transaction log (and customers/ when SOURCE is a portfolio folder)."""
@@ -230,6 +236,7 @@ def ingest_cmd(
         source=source,
         columns=parse_columns(column, mapping) or None,
         date_format=date_format,
+        order_lines=order_lines,
     )
     use_home(home)
     from flows.ingest import ingest_flow

@@ -35,5 +35,34 @@ FEATURE_DEFINITIONS = {
     "CREDIT_LIMIT": "Credit limit from the customer file.",
     "AGE": "Customer age from the customer file.",
     "IS_PREMIUM": "1 for a Premium card, else 0.",
+    "BGNBD_P_ALIVE": "BG/NBD probability the customer is still alive (fit at the cut-off).",
+    "BGNBD_EXPECTED_PURCHASES": "BG/NBD expected purchase days in the horizon.",
+    "BGNBD_P_NO_PURCHASE": "BG/NBD probability of no purchase in the horizon.",
+    "GG_EXPECTED_SPEND": "Gamma-Gamma expected spend per purchase day.",
+    "BGNBD_EXPECTED_VALUE": "BG/NBD x Gamma-Gamma expected spend in the horizon.",
 }
 FEATURE_NAMES = tuple(FEATURE_DEFINITIONS)
+# Pareto/NBD is fitted at the holdout and scoring cut-offs only: a baseline, not a feature.
+BASELINE_COLUMNS = {
+    "PNBD_P_NO_PURCHASE": "Pareto/NBD probability of no purchase in the horizon.",
+    "PNBD_EXPECTED_VALUE": "Pareto/NBD x Gamma-Gamma expected spend in the horizon.",
+}
+# Features that need more than customer id, timestamp and amount: what each one reads.
+FEATURE_SOURCES = {
+    "DECLINE_RATE_90": "status",
+    "TRAVEL_SHARE_360": "category",
+    "NECESSITIES_SHARE_360": "category",
+    "DISCRETIONARY_SHARE_360": "category",
+    "ONLINE_SHARE_360": "channel",
+    "MOBILE_SHARE_360": "channel",
+    "IN_STORE_SHARE_360": "channel",
+    "UTILISATION_30": "credit_limit",
+    "CREDIT_LIMIT": "credit_limit",
+    "AGE": "age",
+    "IS_PREMIUM": "card_type",
+    "BGNBD_P_ALIVE": "btyd",
+    "BGNBD_EXPECTED_PURCHASES": "btyd",
+    "BGNBD_P_NO_PURCHASE": "btyd",
+    "GG_EXPECTED_SPEND": "btyd",
+    "BGNBD_EXPECTED_VALUE": "btyd",
+}

@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from tasks.catalogue import FEATURE_DEFINITIONS
+from tasks import btyd
+from tasks.catalogue import FEATURE_DEFINITIONS, FEATURE_NAMES, FEATURE_SOURCES
 from tasks.failpoints import failpoint
 from tasks.identifiers import quote_identifier
 from tasks.warehouse import Warehouse
@@ -17,7 +18,11 @@ from tasks.warehouse.sqlfiles import load_sql
 
 FEATURES_TABLE = "FEATURES.CUSTOMER_FEATURES"
 LABELS_TABLE = "FEATURES.LABELS"
-FEATURE_SQL = ("features/10_build_customer_periods", "features/20_select_customer_features")
+FEATURE_SQL = (
+    "features/10_build_customer_periods",
+    "features/20_select_customer_features",
+    "features/25_select_rfm",
+)
 STEP_DAYS = 30
 LABEL_SQL = "features/30_select_labels"
 
@@ -35,9 +40,39 @@ def feature_sql_hash() -> str:
     return hashlib.sha256("".join(load_sql(n) for n in FEATURE_SQL).encode()).hexdigest()
 
 
-def feature_version() -> str:
-    """A short hash of the feature SQL: changes whenever a definition changes."""
-    return feature_sql_hash()[:12]
+def feature_version(features: tuple[str, ...] = FEATURE_NAMES) -> str:
+    """A short hash of the feature SQL and the feature set: changes when either does."""
+    text = feature_sql_hash() + "|" + ",".join(features)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+def source_availability(wh: Warehouse) -> dict[str, bool]:
+    """Which optional inputs this warehouse has (after FEATURES.CUSTOMER_PERIODS is built).
+
+    Only customer id, timestamp and amount are required; a feature that reads anything else
+    is used only when that input carries information.
+    """
+    periods = wh.fetch_frame(
+        "SELECT SUM(declined_count) AS status, "
+        "SUM(online_count + mobile_count + in_store_count) AS channel, "
+        "SUM(ABS(travel_spend) + ABS(necessities_spend) + ABS(discretionary_spend)) AS category "
+        "FROM features.customer_periods"
+    ).iloc[0]
+    customers = wh.fetch_frame(
+        "SELECT COUNT(credit_limit) AS credit_limit, COUNT(age) AS age, "
+        "COUNT(card_type) AS card_type FROM raw.customers"
+    ).iloc[0]
+    found = {k.lower(): bool(v) and not pd.isna(v) for k, v in periods.items()}
+    return found | {k.lower(): int(v) > 0 for k, v in customers.items()}
+
+
+def select_features(available: dict[str, bool]) -> tuple[str, ...]:
+    """The catalogue's features whose inputs are available, in catalogue order."""
+    return tuple(
+        name
+        for name in FEATURE_NAMES
+        if FEATURE_SOURCES.get(name) is None or available.get(FEATURE_SOURCES[name], False)
+    )
 
 
 def grid_days(horizon_days: int) -> int:
@@ -93,20 +128,73 @@ def check_grid(wh: Warehouse, run_id: str, as_of: dt.date, horizon_days: int) ->
         raise ValueError(f"snapshots {off} are not on the {grid}-day grid ending at {as_of}")
 
 
-def stage_feature_rows(wh: Warehouse, run_id: str, as_of: dt.date, horizon_days: int) -> str:
-    """Aggregate transactions to customer x period once, then stage every snapshot's features."""
+def stage_btyd(
+    wh: Warehouse, run_id: str, as_of: dt.date, horizon_days: int
+) -> tuple[str, list[str]]:
+    """Fit the BTYD models at every cut-off on the RFM summary; stage their predictions."""
+    rfm = wh.fetch_frame(load_sql("features/25_select_rfm"), {"run_id": run_id})
+    rfm["AS_OF_DATE"] = pd.to_datetime(rfm["AS_OF_DATE"]).dt.date
+    pareto = {as_of, as_of - dt.timedelta(days=horizon_days)}  # scoring and holdout cut-offs
+    frame, problems = btyd.btyd_features(rfm, horizon_days, pareto)
+    staging = wh.staging_name(FEATURES_TABLE)
+    wh.load_staging(frame.astype({c: float for c in btyd.BTYD_COLUMNS}), staging)
+    return staging, problems
+
+
+def stage_feature_rows(
+    wh: Warehouse,
+    run_id: str,
+    as_of: dt.date,
+    horizon_days: int,
+    lookback_days: int = 0,
+    fit_btyd: bool = True,
+) -> tuple[str, tuple[str, ...], list[str]]:
+    """Aggregate transactions to customer x period once, then stage every snapshot's features.
+
+    Returns the staging table, the features this warehouse's inputs support, and any
+    problems fitting the BTYD models (those cut-offs get NULL BTYD values).
+    """
     check_grid(wh, run_id, as_of, horizon_days)
     wh.run_sql_file(
         "features/10_build_customer_periods",
         {"as_of": as_of, "grid_days": grid_days(horizon_days)},
     )
-    select = (
-        "SELECT q.*, :version AS feature_version, :run_id AS flow_run_id FROM ("
-        + load_sql("features/20_select_customer_features")
-        + ") AS q"
+    rows = stage_query(
+        wh,
+        load_sql("features/20_select_customer_features"),
+        {"run_id": run_id, "lookback_days": lookback_days},
+        FEATURES_TABLE,
     )
-    params = {"run_id": run_id, "active_days": horizon_days, "version": feature_version()}
-    return stage_query(wh, select, params, FEATURES_TABLE)
+    problems: list[str] = []
+    btyd_table = None
+    try:
+        if fit_btyd:
+            btyd_table, problems = stage_btyd(wh, run_id, as_of, horizon_days)
+        fitted = btyd_table is not None and bool(
+            wh.scalar(f"SELECT COUNT(bgnbd_p_alive) FROM {quote_identifier(btyd_table)}")
+        )
+        available = source_availability(wh) | {"btyd": fitted}
+        features = select_features(available)
+        columns = ", ".join(
+            f"b.{c}" if btyd_table else f"CAST(NULL AS DOUBLE) AS {c}" for c in btyd.BTYD_COLUMNS
+        )
+        join = (
+            f"LEFT JOIN {quote_identifier(btyd_table)} AS b ON b.customer_id = f.customer_id "
+            "AND CAST(b.as_of_date AS DATE) = f.as_of_date"
+            if btyd_table
+            else ""
+        )
+        select = (
+            f"SELECT f.*, {columns}, :version AS feature_version, :run_id AS flow_run_id "
+            f"FROM {quote_identifier(rows)} AS f {join}"
+        )
+        params = {"run_id": run_id, "version": feature_version(features)}
+        staging = stage_query(wh, select, params, FEATURES_TABLE)
+    finally:
+        wh.drop_table(rows)
+        if btyd_table:
+            wh.drop_table(btyd_table)
+    return staging, features, problems
 
 
 def stage_labels(
@@ -127,10 +215,12 @@ def stage_labels(
 
 @dataclass(frozen=True)
 class FeatureStaging:
-    """The staging tables of one features run."""
+    """The staging tables of one features run, the feature set and any BTYD fit problems."""
 
     features: str
     labels: str
+    feature_names: tuple[str, ...] = FEATURE_NAMES
+    problems: tuple[str, ...] = ()
 
     @property
     def tables(self) -> tuple[str, str]:
@@ -145,16 +235,38 @@ def stage_features(
     horizon_days: int,
     train_snapshots: int,
     spend_drop_ratio: float,
+    lookback_days: int = 0,
+    fit_btyd: bool = True,
 ) -> FeatureStaging:
     """Record the run's cut-offs, then stage features and labels for every one of them."""
     record_snapshots(wh, run_id, plan_snapshots(as_of, horizon_days, train_snapshots))
-    features = stage_feature_rows(wh, run_id, as_of, horizon_days)
+    features, names, problems = stage_feature_rows(
+        wh, run_id, as_of, horizon_days, lookback_days, fit_btyd
+    )
     try:
         labels = stage_labels(wh, run_id, as_of, horizon_days, spend_drop_ratio)
     except BaseException:
         wh.drop_table(features)
         raise
-    return FeatureStaging(features, labels)
+    return FeatureStaging(features, labels, names, tuple(problems))
+
+
+def churn_rate_shift(
+    wh: Warehouse, staged_labels: str, horizon_days: int
+) -> tuple[float, float] | None:
+    """(published, staged) churn rate at each one's latest labelled cut-off; None if new."""
+    rates = []
+    for table in (LABELS_TABLE, staged_labels):
+        target = quote_identifier(table)
+        rate = wh.scalar(
+            f"SELECT AVG(CAST(churned AS DOUBLE)) FROM {target} WHERE horizon_days = :h "
+            f"AND as_of_date = (SELECT MAX(as_of_date) FROM {target} WHERE horizon_days = :h)",
+            {"h": horizon_days},
+        )
+        if rate is None or pd.isna(rate):
+            return None
+        rates.append(float(rate))
+    return rates[0], rates[1]
 
 
 def ensure_like(wh: Warehouse, table: str, staging: str) -> None:
@@ -209,22 +321,22 @@ def publish_features(wh: Warehouse, staging: FeatureStaging) -> dict:
     drops whatever a failed run left.
     """
     counts = publish_feature_tables(wh, staging)
-    counts["feature_version"] = register_features(wh)
+    counts["feature_version"] = register_features(wh, staging.feature_names)
     for table in staging.tables:
         wh.drop_table(table)
     return counts
 
 
-def register_features(wh: Warehouse) -> str:
-    """Record the current feature definitions in FEATURES.FEATURE_REGISTRY; return version."""
+def register_features(wh: Warehouse, features: tuple[str, ...] = FEATURE_NAMES) -> str:
+    """Record the feature set in FEATURES.FEATURE_REGISTRY; return its version."""
     sql_hash = feature_sql_hash()
-    version = sql_hash[:12]
+    version = feature_version(features)
     frame = pd.DataFrame(
         {
-            "FEATURE_NAME": list(FEATURE_DEFINITIONS),
+            "FEATURE_NAME": list(features),
             "ENTITY": "CUSTOMER",
             "VERSION": version,
-            "DESCRIPTION": list(FEATURE_DEFINITIONS.values()),
+            "DESCRIPTION": [FEATURE_DEFINITIONS[f] for f in features],
             "SQL_HASH": sql_hash,
             "CREATED_AT": pd.Timestamp.now("UTC").tz_localize(None),
         }
@@ -257,6 +369,30 @@ class TrainingSet:
 
     run_id: str
     horizon_days: int
+
+    def feature_names(self, wh: Warehouse) -> tuple[str, ...]:
+        """The registered features of this run's training rows (common to all their versions)."""
+        versions = wh.fetch_frame(
+            "SELECT DISTINCT f.feature_version FROM features.snapshot_dates AS s "
+            "INNER JOIN features.customer_features AS f ON f.as_of_date = s.as_of_date "
+            "WHERE s.flow_run_id = :r AND s.role IN ('train', 'holdout')",
+            {"r": self.run_id},
+        )["FEATURE_VERSION"].tolist()
+        registry = (
+            wh.fetch_frame(
+                "SELECT version, feature_name FROM features.feature_registry WHERE version IN ("
+                + ", ".join(f":v{i}" for i in range(len(versions)))
+                + ")",
+                {f"v{i}": v for i, v in enumerate(versions)},
+            )
+            if versions
+            else pd.DataFrame(columns=["VERSION", "FEATURE_NAME"])
+        )
+        sets = [set(g["FEATURE_NAME"]) for _, g in registry.groupby("VERSION")]
+        if not sets or len(sets) < len(versions):
+            return FEATURE_NAMES  # rows from before the registry recorded feature sets
+        common = set.intersection(*sets)
+        return tuple(name for name in FEATURE_NAMES if name in common)
 
     def fetch(self, wh: Warehouse, holdout_only: bool = False) -> pd.DataFrame:
         """Features at T joined to labels after T, for the train and holdout cut-offs."""

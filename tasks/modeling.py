@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 from scipy.stats import spearmanr
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.frozen import FrozenEstimator
@@ -42,7 +43,11 @@ class ModelConfig(BaseModel):
 
 @dataclass
 class TrainResult:
-    """What every trainer returns: fitted models, holdout metrics, importances."""
+    """What every trainer returns: the served models, every candidate's holdout metrics.
+
+    The served model of each task is the candidate with the best holdout score, baselines
+    included: a booster that loses to BG/NBD is not served, BG/NBD is.
+    """
 
     churn_model: object
     clv_model: object
@@ -50,6 +55,78 @@ class TrainResult:
     importances: dict[str, float] = field(default_factory=dict)
     features: tuple[str, ...] = FEATURE_NAMES
     rows: dict[str, int] = field(default_factory=dict)
+    served: dict[str, str] = field(default_factory=dict)
+
+
+def model_features(model: object) -> tuple[str, ...]:
+    """The columns a fitted model reads, in order (every candidate records them)."""
+    return tuple(str(c) for c in model.feature_names_in_)
+
+
+class ColumnClassifier(ClassifierMixin, BaseEstimator):
+    """A one-column churn baseline (BG/NBD's P(no purchase), recency) as a servable model.
+
+    With calibrate=False the column already is a probability and is served as it is; with
+    calibrate=True a one-feature logistic regression on log1p(column) maps it to one
+    (monotone, so the ranking and ROC AUC are the column's own).
+    """
+
+    def __init__(self, column: str = "RECENCY_DAYS", calibrate: bool = False):
+        self.column = column
+        self.calibrate = calibrate
+
+    def column_values(self, x: pd.DataFrame) -> np.ndarray:
+        """The column as floats, missing values filled with the training mean."""
+        values = np.asarray(x[self.column], dtype=float)
+        return np.where(np.isnan(values), self.fill_, values)
+
+    def fit(self, x: pd.DataFrame, y: np.ndarray) -> ColumnClassifier:
+        """Learn the fill value (and the calibration, when asked)."""
+        self.feature_names_in_ = np.array([self.column], dtype=object)
+        self.n_features_in_ = 1
+        self.classes_ = np.array([0, 1])
+        raw = np.asarray(x[self.column], dtype=float)
+        self.fill_ = float(np.nanmean(raw)) if np.isfinite(raw).any() else 0.5
+        self.logistic_ = None
+        if self.calibrate:
+            z = np.log1p(np.clip(self.column_values(x), 0, None)).reshape(-1, 1)
+            self.logistic_ = LogisticRegression().fit(z, np.asarray(y, dtype=int))
+        return self
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        """[P(stays), P(churns)] per row."""
+        values = self.column_values(x)
+        if self.logistic_ is not None:
+            p = self.logistic_.predict_proba(np.log1p(np.clip(values, 0, None)).reshape(-1, 1))
+            return p
+        p = np.clip(values, 0.0, 1.0)
+        return np.column_stack([1 - p, p])
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        """Churned (1) when P(churns) >= 0.5."""
+        return (self.predict_proba(x)[:, 1] >= 0.5).astype(int)
+
+
+class ColumnRegressor(RegressorMixin, BaseEstimator):
+    """A one-column CLV baseline (BG/NBD x Gamma-Gamma value, trailing spend) as a model."""
+
+    def __init__(self, column: str = "SPEND_90", scale: float = 1.0):
+        self.column = column
+        self.scale = scale
+
+    def fit(self, x: pd.DataFrame, y: np.ndarray | None = None) -> ColumnRegressor:
+        """Learn the fill value for missing inputs (the training mean)."""
+        self.feature_names_in_ = np.array([self.column], dtype=object)
+        self.n_features_in_ = 1
+        raw = np.asarray(x[self.column], dtype=float)
+        self.fill_ = float(np.nanmean(raw)) if np.isfinite(raw).any() else 0.0
+        return self
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        """The column times SCALE, never negative."""
+        values = np.asarray(x[self.column], dtype=float)
+        values = np.where(np.isnan(values), self.fill_, values)
+        return np.clip(values * self.scale, 0, None)
 
 
 def build_churn_booster(config: ModelConfig) -> HistGradientBoostingClassifier:
@@ -116,11 +193,6 @@ def build_clv_model(config: ModelConfig) -> Pipeline:
     return Pipeline([("model", booster)])
 
 
-def clv_baseline(frame: pd.DataFrame, horizon_days: int) -> np.ndarray:
-    """Trailing 90-day spend extrapolated to the horizon (never negative)."""
-    return np.clip(frame["SPEND_90"].to_numpy(dtype=float) * horizon_days / 90.0, 0, None)
-
-
 def split_holdout(training_set: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Train rows and the time-based holdout (the latest labelled snapshot), never random."""
     train = training_set[training_set["ROLE"] == "train"]
@@ -142,33 +214,120 @@ def matrix(frame: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
     return frame.loc[:, list(features)].astype(float)
 
 
-def fit_models(training_set: pd.DataFrame, config: ModelConfig, horizon_days: int) -> TrainResult:
-    """Fit churn and CLV models and their baselines; evaluate all on the holdout."""
-    train, holdout = split_holdout(training_set)
-    x_train, x_hold = matrix(train, config.features), matrix(holdout, config.features)
-    y_churn, y_hold = train["CHURNED"].to_numpy(int), holdout["CHURNED"].to_numpy(int)
-    churn = fit_churn_model(config, train, config.features)
-    baseline = build_churn_baseline(config).fit(x_train, y_churn)
-    clv = build_clv_model(config).fit(x_train, np.clip(train["FUTURE_VALUE"], 0, None))
+def usable_features(train: pd.DataFrame, features: tuple[str, ...]) -> tuple[str, ...]:
+    """FEATURES present in the training rows with at least one value (inputs may be absent)."""
+    return tuple(f for f in features if f in train.columns and train[f].notna().any())
 
-    p_model = churn.predict_proba(x_hold)[:, 1]
-    p_base = baseline.predict_proba(x_hold)[:, 1]
-    metrics = {f"churn_{k}": v for k, v in churn_metrics(y_hold, p_model).items()}
-    metrics |= {f"churn_baseline_{k}": v for k, v in churn_metrics(y_hold, p_base).items()}
-    actual = holdout["FUTURE_VALUE"].to_numpy(float)
-    metrics |= {f"clv_{k}": v for k, v in clv_metrics(actual, clv.predict(x_hold)).items()}
-    metrics |= {
-        f"clv_baseline_{k}": v
-        for k, v in clv_metrics(actual, clv_baseline(holdout, horizon_days)).items()
+
+def has_values(frame: pd.DataFrame, column: str) -> bool:
+    """Whether COLUMN exists in FRAME and has any value (a baseline needs its input)."""
+    return column in frame.columns and bool(frame[column].notna().any())
+
+
+def churn_candidates(
+    config: ModelConfig, train: pd.DataFrame, holdout: pd.DataFrame, features: tuple[str, ...]
+) -> dict[str, object]:
+    """The booster, the logistic baseline and the one-column baselines, fitted on TRAIN."""
+    x, y = matrix(train, features), train["CHURNED"].to_numpy(int)
+    models: dict[str, object] = {
+        "booster": fit_churn_model(config, train, features),
+        "logistic": build_churn_baseline(config).fit(x, y),
     }
-    metrics["holdout_churn_rate"] = float(y_hold.mean())
+    for name, column, calibrate in (
+        ("bgnbd", "BGNBD_P_NO_PURCHASE", False),
+        ("pnbd", "PNBD_P_NO_PURCHASE", False),
+        ("recency", "RECENCY_DAYS", True),
+    ):
+        if has_values(holdout, column):
+            models[name] = ColumnClassifier(column, calibrate).fit(train, y)
+    return models
+
+
+def clv_candidates(
+    config: ModelConfig,
+    train: pd.DataFrame,
+    holdout: pd.DataFrame,
+    features: tuple[str, ...],
+    horizon_days: int,
+) -> dict[str, object]:
+    """The Poisson booster and the one-column value baselines, fitted on TRAIN."""
+    target = np.clip(train["FUTURE_VALUE"].to_numpy(float), 0, None)
+    models: dict[str, object] = {
+        "booster": build_clv_model(config).fit(matrix(train, features), target)
+    }
+    for name, column, scale in (
+        ("bgnbd_gg", "BGNBD_EXPECTED_VALUE", 1.0),
+        ("pnbd_gg", "PNBD_EXPECTED_VALUE", 1.0),
+        ("trailing_spend", "SPEND_90", horizon_days / 90.0),
+    ):
+        if has_values(holdout, column):
+            models[name] = ColumnRegressor(column, scale).fit(train)
+    return models
+
+
+def predict_churn(model: object, frame: pd.DataFrame) -> np.ndarray:
+    """P(churn) from any churn candidate, reading its own columns."""
+    return model.predict_proba(matrix(frame, model_features(model)))[:, 1]
+
+
+def predict_clv(model: object, frame: pd.DataFrame) -> np.ndarray:
+    """Predicted horizon value from any CLV candidate, never negative."""
+    return np.clip(model.predict(matrix(frame, model_features(model))), 0, None)
+
+
+def pick_served(scores: dict[str, float], higher_is_better: bool) -> str:
+    """The best candidate; ties go to the earlier one (the booster is listed first)."""
+    sign = 1 if higher_is_better else -1
+    finite = {k: v for k, v in scores.items() if np.isfinite(v)}
+    return max(finite, key=lambda k: sign * finite[k]) if finite else next(iter(scores))
+
+
+def fit_models(training_set: pd.DataFrame, config: ModelConfig, horizon_days: int) -> TrainResult:
+    """Fit every candidate on the training cut-offs, evaluate all on the holdout, pick each.
+
+    Metrics: churn_<candidate>_<metric> and clv_<candidate>_<metric> for every candidate;
+    churn_<metric> / clv_<metric> for the served one; *_baseline_* for the best baseline.
+    """
+    train, holdout = split_holdout(training_set)
+    features = usable_features(train, config.features)
+    y_hold = holdout["CHURNED"].to_numpy(int)
+    actual = holdout["FUTURE_VALUE"].to_numpy(float)
+    churn_models = churn_candidates(config, train, holdout, features)
+    clv_models = clv_candidates(config, train, holdout, features, horizon_days)
+    metrics: dict[str, float] = {"holdout_churn_rate": float(y_hold.mean())}
+    churn_scores, clv_scores = {}, {}
+    for name, model in churn_models.items():
+        found = churn_metrics(y_hold, predict_churn(model, holdout))
+        metrics |= {f"churn_{name}_{k}": v for k, v in found.items()}
+        churn_scores[name] = found["roc_auc"]
+    for name, model in clv_models.items():
+        found = clv_metrics(actual, predict_clv(model, holdout))
+        metrics |= {f"clv_{name}_{k}": v for k, v in found.items()}
+        clv_scores[name] = found["rmse"]
+    served = {
+        "churn": pick_served(churn_scores, higher_is_better=True),
+        "clv": pick_served(clv_scores, higher_is_better=False),
+    }
+    best_baseline = {
+        "churn": pick_served({k: v for k, v in churn_scores.items() if k != "booster"}, True),
+        "clv": pick_served({k: v for k, v in clv_scores.items() if k != "booster"}, False),
+    }
+    for task in ("churn", "clv"):
+        prefix = f"{task}_{served[task]}_"
+        base = f"{task}_{best_baseline[task]}_"
+        for key in [k for k in metrics if k.startswith(prefix)]:
+            metrics[f"{task}_{key[len(prefix) :]}"] = metrics[key]
+        for key in [k for k in metrics if k.startswith(base)]:
+            metrics[f"{task}_baseline_{key[len(base) :]}"] = metrics[key]
+    churn = churn_models[served["churn"]]
     return TrainResult(
         churn,
-        clv,
+        clv_models[served["clv"]],
         metrics,
-        churn_importances(churn, x_hold, y_hold, config),
-        config.features,
+        churn_importances(churn, matrix(holdout, model_features(churn)), y_hold, config),
+        features,
         {"train": len(train), "holdout": len(holdout)},
+        served | {f"{k}_best_baseline": v for k, v in best_baseline.items()},
     )
 
 

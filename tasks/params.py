@@ -28,6 +28,10 @@ Columns = Annotated[
 DateFormat = Annotated[
     str | None, Field(description="Snowflake format of text timestamps, e.g. YYYYMMDD.")
 ]
+OrderLines = Annotated[
+    bool,
+    Field(description="Rows are order lines: sum the rows sharing a transaction id (basket)."),
+]
 Customers = Annotated[int, Field(ge=1, description="Synthetic source only: customers.")]
 Transactions = Annotated[int, Field(ge=1, description="Synthetic source only: transactions.")]
 Seed = Annotated[int, Field(description="Synthetic source only: random seed.")]
@@ -41,7 +45,12 @@ TrainSnapshots = Annotated[
 ]
 SpendDropRatio = Annotated[
     float,
-    Field(ge=0, le=1, description="Churned if horizon spend falls below this share of before."),
+    Field(
+        ge=0,
+        le=1,
+        description="Churned: no purchase in the horizon, or (when > 0) spend there below "
+        "this share of the horizon before.",
+    ),
 ]
 Trainer = Annotated[TrainerName, Field(description="Where to train: local, snowpark, sagemaker.")]
 PromoteMargin = Annotated[
@@ -69,6 +78,7 @@ class IngestParams(StepParams):
     source: Source = "synthetic"
     columns: Columns = None
     date_format: DateFormat = None
+    order_lines: OrderLines = False
     customers: Customers = 5000
     transactions: Transactions = 500_000
     seed: Seed = 7
@@ -90,7 +100,7 @@ class WindowParams(ScoreParams):
 class FeatureParams(WindowParams):
     """Point-in-time features and labels."""
 
-    spend_drop_ratio: SpendDropRatio = 0.3
+    spend_drop_ratio: SpendDropRatio = 0.0
 
 
 class TrainParams(WindowParams):

@@ -9,7 +9,15 @@ import numpy as np
 import pandas as pd
 
 from tasks.artifacts import publish_markdown
-from tasks.modeling import TrainResult, churn_metrics, clv_metrics, matrix
+from tasks.modeling import (
+    TrainResult,
+    churn_metrics,
+    clv_metrics,
+    matrix,
+    model_features,
+    predict_churn,
+    predict_clv,
+)
 
 if TYPE_CHECKING:
     from tasks.settings import LifelineSettings
@@ -28,7 +36,23 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn._loss.link.LogitLink",
     "sklearn._loss.link.Interval",
     "sklearn.isotonic.IsotonicRegression",
+    "numpy.dtype",  # SimpleImputer keeps its fit dtype (logistic baseline, when it serves)
+    "tasks.modeling.ColumnClassifier",
+    "tasks.modeling.ColumnRegressor",
 ]
+CHURN_CANDIDATES = {
+    "booster": "gradient boosting (calibrated)",
+    "logistic": "logistic regression",
+    "bgnbd": "BG/NBD",
+    "pnbd": "Pareto/NBD",
+    "recency": "recency",
+}
+CLV_CANDIDATES = {
+    "booster": "gradient boosting (Poisson)",
+    "bgnbd_gg": "BG/NBD x Gamma-Gamma",
+    "pnbd_gg": "Pareto/NBD x Gamma-Gamma",
+    "trailing_spend": "trailing 90-day spend",
+}
 
 
 def configure_mlflow(settings: LifelineSettings) -> Any:
@@ -62,20 +86,22 @@ def log_training_run(
     import mlflow
     from mlflow.models import infer_signature
 
-    sample = matrix(holdout.head(200), result.features)
+    sample = holdout.head(200)
+    logged = params | {f"served_{k}": v for k, v in result.served.items()}
     with mlflow.start_run(run_name=f"train-{params.get('as_of')}"):
-        mlflow.log_params({k: str(v) for k, v in params.items()})
+        mlflow.log_params({k: str(v) for k, v in logged.items()})
         mlflow.log_metrics({k: v for k, v in result.metrics.items() if math.isfinite(v)})
         mlflow.log_dict(result.importances, "feature_importances.json")
+        mlflow.log_dict({"features": list(result.features)}, "features.json")
         versions = {}
         for name, model, output in (
-            (CHURN_MODEL, result.churn_model, result.churn_model.predict_proba(sample)[:, 1]),
-            (CLV_MODEL, result.clv_model, result.clv_model.predict(sample)),
+            (CHURN_MODEL, result.churn_model, predict_churn(result.churn_model, sample)),
+            (CLV_MODEL, result.clv_model, predict_clv(result.clv_model, sample)),
         ):
             info = mlflow.sklearn.log_model(
                 model,
                 name=name.replace("lifeline-", ""),
-                signature=infer_signature(sample, output),
+                signature=infer_signature(matrix(sample, model_features(model)), output),
                 registered_model_name=name,
                 pip_requirements=pip_requirements(),
                 skops_trusted_types=SKOPS_TRUSTED_TYPES,
@@ -94,18 +120,17 @@ def champion(client: Any, name: str) -> Any | None:
         return None
 
 
-def holdout_score(name: str, model: Any, holdout: pd.DataFrame, features: tuple[str, ...]) -> float:
-    """The promotion metric on the holdout: ROC AUC for churn, MAE for CLV."""
-    x = matrix(holdout, features)
+def holdout_score(name: str, model: Any, holdout: pd.DataFrame) -> float:
+    """The promotion metric on the holdout: ROC AUC for churn, RMSE for CLV."""
     if name == CHURN_MODEL:
-        return churn_metrics(holdout["CHURNED"].to_numpy(int), model.predict_proba(x)[:, 1])[
+        return churn_metrics(holdout["CHURNED"].to_numpy(int), predict_churn(model, holdout))[
             "roc_auc"
         ]
-    return clv_metrics(holdout["FUTURE_VALUE"].to_numpy(float), model.predict(x))["mae"]
+    return clv_metrics(holdout["FUTURE_VALUE"].to_numpy(float), predict_clv(model, holdout))["rmse"]
 
 
 def beats(name: str, challenger: float, incumbent: float, margin: float) -> bool:
-    """Higher AUC wins for churn, lower MAE (relative margin) for CLV; ties keep the champion.
+    """Higher AUC wins for churn, lower RMSE (relative margin) for CLV; ties keep the champion.
 
     Differences below 1e-9 are ties: parallel float sums make a retrain on the same data
     differ from its champion in the last bits.
@@ -122,14 +147,13 @@ def promote(
     version: str,
     model: Any,
     holdout: pd.DataFrame,
-    features: tuple[str, ...],
     margin: float,
 ) -> dict[str, Any]:
     """Alias the new version challenger; make it champion only if it wins on this holdout."""
     import mlflow
 
     client.set_registered_model_alias(name, "challenger", version)
-    score = holdout_score(name, model, holdout, features)
+    score = holdout_score(name, model, holdout)
     current = champion(client, name)
     decision: dict[str, Any] = {
         "model": name,
@@ -143,7 +167,7 @@ def promote(
     else:
         incumbent = mlflow.sklearn.load_model(f"models:/{name}@champion")
         try:
-            champ_score = holdout_score(name, incumbent, holdout, features)
+            champ_score = holdout_score(name, incumbent, holdout)
         except (KeyError, ValueError) as exc:  # champion built on other features
             champ_score, reason = float("nan"), f"champion cannot score this holdout: {exc}"
             won = True
@@ -207,37 +231,78 @@ def register_models(
     client = configure_mlflow(settings)
     versions = log_training_run(result, params, holdout)
     decisions = [
-        promote(client, name, versions[name], model, holdout, result.features, margin)
+        promote(client, name, versions[name], model, holdout, margin)
         for name, model in ((CHURN_MODEL, result.churn_model), (CLV_MODEL, result.clv_model))
     ]
     publish_markdown("model-card", model_card(params, result, decisions))
     return decisions
 
 
+def candidate_rows(result: TrainResult) -> list[tuple[str, str, dict[str, float], bool]]:
+    """(task, candidate label, its holdout metrics, served?) for every candidate fitted."""
+    rows = []
+    for task, names in (("churn", CHURN_CANDIDATES), ("clv", CLV_CANDIDATES)):
+        for key, label in names.items():
+            prefix = f"{task}_{key}_"
+            found = {k[len(prefix) :]: v for k, v in result.metrics.items() if k.startswith(prefix)}
+            if found:
+                rows.append((task, label, found, result.served.get(task) == key))
+    return rows
+
+
+def serving_reason(result: TrainResult, task: str) -> str:
+    """One line: which candidate serves TASK and by how much it beat the best other one."""
+    names = CHURN_CANDIDATES if task == "churn" else CLV_CANDIDATES
+    served = result.served.get(task, "booster")
+    metric = "roc_auc" if task == "churn" else "rmse"
+    others = {
+        k: result.metrics.get(f"{task}_{k}_{metric}")
+        for k in names
+        if k != served and f"{task}_{k}_{metric}" in result.metrics
+    }
+    finite = {k: v for k, v in others.items() if v is not None and math.isfinite(v)}
+    own = result.metrics.get(f"{task}_{served}_{metric}", float("nan"))
+    label = "ROC AUC" if task == "churn" else "RMSE"
+    if not finite:
+        return f"{names[served]} serves (holdout {label} {own:.4f}; nothing to compare)"
+    best = (max if task == "churn" else min)(finite, key=finite.get)
+    return (
+        f"{names[served]} serves: best holdout {label} {own:.4f}, next {names[best]} "
+        f"{finite[best]:.4f}"
+    )
+
+
 def model_card(params: dict, result: TrainResult, decisions: list[dict]) -> str:
-    """Markdown model card: data window, metrics vs baseline vs champion, top features."""
-    m = result.metrics
-    rows = [
-        ("churn ROC AUC", "churn_roc_auc"),
-        ("churn PR AUC", "churn_pr_auc"),
-        ("churn Brier", "churn_brier"),
-        ("churn ECE", "churn_ece"),
-        ("churn top-decile lift", "churn_top_decile_lift"),
-        ("CLV MAE", "clv_mae"),
-        ("CLV RMSE", "clv_rmse"),
-        ("CLV Spearman", "clv_spearman"),
-        ("CLV normalised Gini", "clv_normalized_gini"),
-    ]
+    """Markdown model card: every candidate on the holdout, the served ones, the registry."""
     lines = [
         f"### Lifeline models as of {params.get('as_of')} (trainer {params.get('trainer')})",
-        f"Rows: {result.rows}",
+        f"Rows: {result.rows}; features used: {len(result.features)}",
         "",
-        "| metric | model | baseline |",
-        "|---|---|---|",
+        f"- churn: {serving_reason(result, 'churn')}",
+        f"- CLV: {serving_reason(result, 'clv')}",
+        "",
+        "| churn model | ROC AUC | PR AUC | Brier | ECE | top-decile lift | served |",
+        "|---|---|---|---|---|---|---|",
     ]
-    for label, key in rows:
-        base = m.get(key.replace("churn_", "churn_baseline_").replace("clv_", "clv_baseline_"))
-        lines.append(f"| {label} | {m[key]:.4f} | {base:.4f} |")
+    for task, label, m, served in candidate_rows(result):
+        if task == "churn":
+            lines.append(
+                f"| {label} | {m['roc_auc']:.4f} | {m['pr_auc']:.4f} | {m['brier']:.4f} | "
+                f"{m['ece']:.4f} | {m['top_decile_lift']:.2f} | {'yes' if served else ''} |"
+            )
+    lines += [
+        "",
+        "| CLV model | RMSE | MAE | Spearman | normalised Gini | predicted / actual total "
+        "| served |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for task, label, m, served in candidate_rows(result):
+        if task == "clv":
+            ratio = m["total_predicted"] / m["total_actual"] if m["total_actual"] else math.nan
+            lines.append(
+                f"| {label} | {m['rmse']:.2f} | {m['mae']:.2f} | {m['spearman']:.4f} | "
+                f"{m['normalized_gini']:.4f} | {ratio:.3f} | {'yes' if served else ''} |"
+            )
     lines += [
         "",
         "| model | version | holdout score | champion | champion score | promoted |",

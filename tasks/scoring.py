@@ -10,29 +10,26 @@ import pandas as pd
 
 from tasks import registry
 from tasks.artifacts import publish_table
-from tasks.catalogue import FEATURE_NAMES
 from tasks.failpoints import failpoint
 from tasks.identifiers import quote_identifier
-from tasks.modeling import matrix
+from tasks.modeling import predict_churn, predict_clv
+from tasks.policy import ScoringPolicy
 from tasks.warehouse import Warehouse
 
 SCORES_TABLE = "ML.CUSTOMER_SCORES"
 SCORE_KEYS = ("CUSTOMER_ID", "AS_OF_DATE")
-VALUE_TIERS = ((15000.0, "Platinum"), (5000.0, "Gold"), (1000.0, "Silver"), (0.0, "Bronze"))
 
 
-def risk_band(score: np.ndarray) -> np.ndarray:
-    """Low 0-39, Medium 40-69, High 70-100."""
-    return np.select([score >= 70, score >= 40], ["High", "Medium"], default="Low")
+def risk_band(score: np.ndarray, policy: ScoringPolicy | None = None) -> np.ndarray:
+    """Low, Medium, High by the policy's cut points (default: Medium from 40, High from 70)."""
+    medium, high = (policy or ScoringPolicy()).risk_bands
+    return np.select([score >= high, score >= medium], ["High", "Medium"], default="Low")
 
 
-def value_tier(clv: np.ndarray) -> np.ndarray:
-    """Fixed CLV thresholds, so a row's tier does not depend on its batch."""
-    return np.select(
-        [clv >= t for t, _ in VALUE_TIERS[:-1]],
-        [n for _, n in VALUE_TIERS[:-1]],
-        default=VALUE_TIERS[-1][1],
-    )
+def value_tier(clv: np.ndarray, policy: ScoringPolicy | None = None) -> np.ndarray:
+    """Fixed CLV thresholds from the policy, so a row's tier does not depend on its batch."""
+    tiers = sorted((policy or ScoringPolicy()).value_tiers.items(), key=lambda t: -t[1])
+    return np.select([clv >= t for _, t in tiers], [n for n, _ in tiers], default="Bronze")
 
 
 def score_frame(
@@ -41,13 +38,12 @@ def score_frame(
     clv: Any,
     versions: tuple[str, str],
     run_id: str,
-    feature_names: tuple[str, ...],
     scored_at: pd.Timestamp,
+    policy: ScoringPolicy | None = None,
 ) -> pd.DataFrame:
-    """Score one batch of feature rows."""
-    x = matrix(features, feature_names)
-    probability = np.clip(churn.predict_proba(x)[:, 1], 0.0, 1.0)
-    predicted = np.clip(clv.predict(x), 0.0, None)
+    """Score one batch of feature rows; each model reads its own feature list."""
+    probability = np.clip(predict_churn(churn, features), 0.0, 1.0)
+    predicted = predict_clv(clv, features)
     risk = np.rint(probability * 100).astype(int)
     return pd.DataFrame(
         {
@@ -55,10 +51,10 @@ def score_frame(
             "AS_OF_DATE": pd.to_datetime(features["AS_OF_DATE"]).dt.date,
             "CHURN_PROBABILITY": probability,
             "CHURN_RISK_SCORE": risk,
-            "RISK_BAND": risk_band(risk),
+            "RISK_BAND": risk_band(risk, policy),
             "PREDICTED_CLV": predicted,
             "EXPECTED_VALUE_AT_RISK": probability * predicted,
-            "VALUE_TIER": value_tier(predicted),
+            "VALUE_TIER": value_tier(predicted, policy),
             "CHURN_MODEL_VERSION": versions[0],
             "CLV_MODEL_VERSION": versions[1],
             "SCORED_AT": scored_at,
@@ -73,10 +69,10 @@ def score_to_staging(
     models: tuple[Any, Any],
     versions: tuple[str, str],
     run_id: str,
-    feature_names: tuple[str, ...],
+    policy: ScoringPolicy | None = None,
     batch_rows: int = 200_000,
 ) -> tuple[str, int]:
-    """Score the active customers at AS_OF batch by batch into a staging table."""
+    """Score every customer with features at AS_OF, batch by batch, into a staging table."""
     staging = wh.staging_name(SCORES_TABLE)
     scored_at = pd.Timestamp.now("UTC").tz_localize(None)
     rows = 0
@@ -84,7 +80,7 @@ def score_to_staging(
         "SELECT * FROM features.customer_features WHERE as_of_date = :d", {"d": as_of}, batch_rows
     )
     for batch in batches:
-        frame = score_frame(batch, *models, versions, run_id, feature_names, scored_at)
+        frame = score_frame(batch, *models, versions, run_id, scored_at, policy)
         wh.load_staging(frame, staging)
         rows += len(frame)
     if rows == 0:
@@ -94,7 +90,7 @@ def score_to_staging(
 
 
 def eligible_customers(wh: Warehouse, as_of: dt.date) -> int:
-    """Active customers with features at AS_OF: the expected number of scores."""
+    """Customers with features at AS_OF: the expected number of scores."""
     return int(
         wh.scalar(
             "SELECT COUNT(*) FROM features.customer_features WHERE as_of_date = :d", {"d": as_of}
@@ -102,12 +98,18 @@ def eligible_customers(wh: Warehouse, as_of: dt.date) -> int:
     )
 
 
-def stage_scores(wh: Warehouse, settings: Any, as_of: dt.date, run_id: str) -> tuple[str, int]:
+def stage_scores(
+    wh: Warehouse,
+    settings: Any,
+    as_of: dt.date,
+    run_id: str,
+    policy: ScoringPolicy | None = None,
+) -> tuple[str, int]:
     """Score the customers with features at AS_OF with the champions, into a staging table."""
     registry.configure_mlflow(settings)
     churn, churn_v = registry.load_champion(registry.CHURN_MODEL)
     clv, clv_v = registry.load_champion(registry.CLV_MODEL)
-    return score_to_staging(wh, as_of, (churn, clv), (churn_v, clv_v), run_id, FEATURE_NAMES)
+    return score_to_staging(wh, as_of, (churn, clv), (churn_v, clv_v), run_id, policy)
 
 
 def merge_scores(wh: Warehouse, staging: str) -> None:

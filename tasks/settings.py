@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from tasks.policy import Policy
 
 
 class LifelineSettings(BaseSettings):
@@ -35,6 +38,9 @@ class LifelineSettings(BaseSettings):
     # snowflake.snowpark.pypi_shared_repository) when the Anaconda channel lacks a pinned version.
     snowpark_stage: str = "@ML.LIFELINE_MODELS"
     snowpark_artifact_repository: str | None = None
+
+    # The business policy file (default ./lifeline.toml when present; see tasks/policy.py).
+    policy_file: Path | None = None
 
     # Seconds a run waits for another run publishing to the same warehouse (0 = fail fast).
     lock_wait_s: float = Field(0, ge=0)
@@ -65,6 +71,12 @@ class LifelineSettings(BaseSettings):
         from tasks.identifiers import validate_identifier
 
         return None if value is None else validate_identifier(value, 1)
+
+    def load_policy(self) -> Policy:
+        """The validated business policy (defaults where the file is silent)."""
+        from tasks.policy import load_policy
+
+        return load_policy(self.policy_file)
 
     @property
     def home_dir(self) -> Path:

@@ -18,6 +18,7 @@ from tasks import drift, features, ingest, quality, registry, scoring, synthetic
 from tasks.features import drop_stale_staging
 from tasks.guard import publish_lock
 from tasks.params import DriftParams, FeatureParams, IngestParams, StepParams, TrainParams
+from tasks.policy import Policy
 from tasks.runs import RunLog, record_run
 from tasks.settings import LifelineSettings
 from tasks.warehouse import Warehouse, open_warehouse
@@ -63,19 +64,24 @@ class StepRun:
     settings: LifelineSettings
     wh: Warehouse
     log: RunLog
+    policy: Policy
 
 
 @contextmanager
 def run_session(
     flow_name: str, params: StepParams, run_id: str, settings: LifelineSettings, units: Units
 ) -> Iterator[StepRun]:
-    """Hold the publish lock, open the warehouse once, record the run and its outcome in OPS."""
+    """Hold the publish lock, open the warehouse once, record the run and its outcome in OPS.
+
+    The policy file is read and validated first: a bad file stops the run before any work.
+    """
+    policy = settings.load_policy()
     with publish_lock(settings, run_id):
         wh = open_warehouse(settings)
         drop_stale_staging(wh)  # a killed run's leftovers; safe: we hold the publish lock
-        log = RunLog(flow_name, run_id, params.record())
+        log = RunLog(flow_name, run_id, params.record() | {"policy": policy.record()})
         try:
-            yield StepRun(units, settings, wh, log)
+            yield StepRun(units, settings, wh, log, policy)
         except BaseException as exc:
             record_run(wh, log, "FAILED", f"{type(exc).__name__}: {exc}")
             raise
@@ -128,9 +134,10 @@ def gate(run: StepRun, suite: str, table: str, parameters: dict | None = None) -
         log.gates[suite] = "passed"
 
 
-def max_ingest_ts() -> str:
-    """Latest plausible transaction time: a day past now (clock skew between systems)."""
-    return (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).strftime("%Y-%m-%d %H:%M:%S")
+def max_ingest_ts(future_days: int = 1) -> str:
+    """Latest plausible transaction time: now plus the policy's clock-skew allowance."""
+    latest = dt.datetime.now(dt.UTC) + dt.timedelta(days=future_days)
+    return latest.strftime("%Y-%m-%d %H:%M:%S")
 
 
 def synthetic_landing(settings: LifelineSettings, p: IngestParams) -> Path:
@@ -147,11 +154,28 @@ def ingest_step(run: StepRun, p: IngestParams) -> dict[str, Any]:
         with log.step("generate"):
             folder = synthetic_landing(settings, p)
             source = str(units.ensure_portfolio(folder, p.customers, p.transactions, p.seed))
-    max_ts = max_ingest_ts()
+    max_ts = max_ingest_ts(run.policy.ingest.max_future_days)
     with log.step("ingest"):
-        report = units.ingest_source(wh, source, mapping, log.run_id, p.date_format, max_ts)
-    with log.step("quality_raw"):
-        gate(run, "raw_transactions", "RAW.TRANSACTIONS", {"max_ts": max_ts})
+        try:
+            report = units.ingest_source(
+                wh,
+                source,
+                mapping,
+                log.run_id,
+                p.date_format,
+                max_ts,
+                run.policy.ingest,
+                p.order_lines,
+            )
+        except ingest.LoadRejectedError:
+            log.gates["raw_transactions"] = "failed"
+            raise
+    # Each load was gated in staging before it was published (tasks.ingest.loading).
+    log.gates["raw_transactions"] = (
+        f"passed ({report.files_loaded} loads)" if report.files_loaded else "no new loads"
+    )
+    for message in report.warnings:
+        log.warn(message)
     log.counts |= {
         "files_loaded": report.files_loaded,
         "files_skipped": report.files_skipped,
@@ -164,17 +188,37 @@ def ingest_step(run: StepRun, p: IngestParams) -> dict[str, Any]:
 
 def features_step(run: StepRun, p: FeatureParams, as_of: dt.date) -> dict[str, Any]:
     """Stage features and labels for every cut-off, gate both, publish both."""
-    units, wh, log = run.units, run.wh, run.log
+    units, wh, log, policy = run.units, run.wh, run.log, run.policy
     with log.step("features"):
         staging = units.stage_features(
-            wh, log.run_id, as_of, p.horizon_days, p.train_snapshots, p.spend_drop_ratio
+            wh,
+            log.run_id,
+            as_of,
+            p.horizon_days,
+            p.train_snapshots,
+            p.spend_drop_ratio,
+            policy.features.lookback_days,
+            policy.features.btyd,
         )
+    for problem in staging.problems:
+        log.warn(f"BTYD fit: {problem}")
 
     def validate() -> None:
         with log.step("quality_features"):
-            active = {"active_days": p.horizon_days}
-            gate(run, "customer_features", staging.features, active)
-            gate(run, "training_labels", staging.labels)
+            lookback = {"max_recency_days": policy.features.lookback_days or None}
+            gate(run, "customer_features", staging.features, lookback)
+            band = {
+                "churn_rate_min": policy.labels.churn_rate_min,
+                "churn_rate_max": policy.labels.churn_rate_max,
+            }
+            gate(run, "training_labels", staging.labels, band)
+            shift = features.churn_rate_shift(wh, staging.labels, p.horizon_days)
+            if shift and abs(shift[1] - shift[0]) > policy.labels.churn_rate_shift:
+                log.warn(
+                    f"churn rate {shift[1]:.1%} at the latest labelled cut-off, against "
+                    f"{shift[0]:.1%} in the published labels (policy allows "
+                    f"{policy.labels.churn_rate_shift:.0%} movement)"
+                )
 
     def publish() -> dict[str, Any]:
         with log.step("publish_features"):
@@ -185,6 +229,7 @@ def features_step(run: StepRun, p: FeatureParams, as_of: dt.date) -> dict[str, A
         "feature_rows": counts["features"],
         "label_rows": counts["labels"],
         "feature_version": counts["feature_version"],
+        "features_used": len(staging.feature_names),
     }
     return log.counts
 
@@ -221,7 +266,7 @@ def score_step(run: StepRun, as_of: dt.date) -> dict[str, Any]:
     """Stage scores for AS_OF, gate them, MERGE them into ML.CUSTOMER_SCORES."""
     units, wh, log = run.units, run.wh, run.log
     with log.step("score"):
-        staging, rows = units.stage_scores(wh, run.settings, as_of, log.run_id)
+        staging, rows = units.stage_scores(wh, run.settings, as_of, log.run_id, run.policy.scoring)
 
     def validate() -> None:
         with log.step("quality_scores"):

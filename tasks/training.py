@@ -23,5 +23,6 @@ def train_models(
     """Fit on the run's training cut-offs before AS_OF; return the result and the holdout rows."""
     record_snapshots(wh, run_id, plan_snapshots(as_of, horizon_days, train_snapshots))
     training_set = TrainingSet(run_id, horizon_days)
-    result = get_trainer(trainer).fit(wh, training_set, ModelConfig())
+    config = ModelConfig(features=training_set.feature_names(wh))
+    result = get_trainer(trainer).fit(wh, training_set, config)
     return result, training_set.fetch(wh, holdout_only=True)

@@ -86,6 +86,9 @@ SELECT
     SUM(in_store_count) AS in_store_count,
     MAX(IFF(approved_count > 0, txn_date, NULL)) AS last_purchase_date,
     MIN(IFF(approved_count > 0, txn_date, NULL)) AS first_purchase_date,
+    SUM(IFF(approved_count > 0, 1, 0)) AS purchase_days,
+    -- The customer's first purchase day has no previous one (BTYD spend excludes it).
+    SUM(IFF(approved_count > 0 AND gap_days IS NULL, spend, 0)) AS first_day_spend,
     SUM(gap_days) AS gap_sum,
     SUM(gap_days * gap_days) AS gap_sq_sum,
     COUNT(gap_days) AS gap_count,

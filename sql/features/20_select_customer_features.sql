@@ -1,11 +1,12 @@
 -- Purpose: point-in-time features for every snapshot of a run.
--- Grain: one row per (CUSTOMER_ID, AS_OF_DATE) for customers with an approved purchase in
---   the :active_days before AS_OF_DATE (the active population; others get no row).
+-- Grain: one row per (CUSTOMER_ID, AS_OF_DATE) for every customer with an approved purchase
+--   before AS_OF_DATE (within :lookback_days of it, unless that is 0): lapsed customers are
+--   scored too, so the population is the whole customer base, not only the recently active.
 -- Point in time: a row for AS_OF_DATE = T reads only periods ending on or before T, i.e.
 --   transactions with TXN_TS < T. Windows are whole periods: "30" = the 30 days before T.
 -- Inputs: FEATURES.SNAPSHOT_DATES, FEATURES.CUSTOMER_PERIODS, RAW.CUSTOMERS.
 -- Outputs: rows for FEATURES.CUSTOMER_FEATURES (the caller stages and publishes them).
--- Binds: :run_id (VARCHAR), :active_days (INTEGER).
+-- Binds: :run_id (VARCHAR), :lookback_days (INTEGER, 0 = no limit).
 WITH snapshots AS (
     SELECT as_of_date
     FROM features.snapshot_dates
@@ -58,8 +59,7 @@ per_customer AS (
         SUM(IFF(end_gap < 360, mobile_count, 0)) AS mobile_count_360,
         SUM(IFF(end_gap < 360, in_store_count, 0)) AS in_store_count_360,
         SUM(IFF(end_gap < 90, declined_count, 0)) AS declined_count_90,
-        SUM(IFF(end_gap < 90, approved_count + declined_count, 0)) AS attempts_90,
-        SUM(IFF(end_gap < :active_days, approved_count, 0)) AS active_window_count
+        SUM(IFF(end_gap < 90, approved_count + declined_count, 0)) AS attempts_90
     FROM history
     GROUP BY customer_id, as_of_date
 ),
@@ -136,4 +136,6 @@ LEFT JOIN volatility AS v
     ON p.customer_id = v.customer_id AND p.as_of_date = v.as_of_date
 LEFT JOIN customers AS c
     ON p.customer_id = c.customer_id
-WHERE p.active_window_count > 0
+WHERE
+    p.txn_count_lifetime > 0
+    AND (:lookback_days = 0 OR p.recency_days <= :lookback_days)

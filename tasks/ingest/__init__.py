@@ -6,6 +6,7 @@ The package re-exports what callers use, so `from tasks.ingest import ...` stays
 from tasks.ingest.errors import IngestError
 from tasks.ingest.loading import (
     IngestReport,
+    LoadRejectedError,
     ingest_customer_file,
     ingest_source,
     ingest_transaction_file,
@@ -18,6 +19,7 @@ __all__ = [
     "REQUIRED_ROLES",
     "TXN_ROLES",
     "IngestError",
+    "LoadRejectedError",
     "IngestReport",
     "content_hash",
     "expand_source",

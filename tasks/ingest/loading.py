@@ -8,11 +8,15 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from tasks import quality
 from tasks.failpoints import failpoint
+from tasks.identifiers import quote_identifier
 from tasks.ingest.errors import IngestError
 from tasks.ingest.parsing import parsed_select, quote_source_column, resolve_columns
 from tasks.ingest.sources import content_hash, file_kind, local_copy, split_portfolio
+from tasks.policy import IngestPolicy
 from tasks.warehouse import Warehouse
+from tasks.warehouse.base import FileReadError
 
 CUSTOMER_COLUMNS = (
     "CUSTOMER_ID",
@@ -24,8 +28,7 @@ CUSTOMER_COLUMNS = (
     "ACCOUNT_OPEN_DATE",
     "SEGMENT",
 )
-# Amounts beyond this are not card transactions; the quality gate checks tighter bands.
-MAX_ABS_AMOUNT = 1_000_000
+RAW_SUITE = "raw_transactions"
 
 
 @dataclass
@@ -39,15 +42,38 @@ class IngestReport:
     customers_loaded: int = 0
     loaded: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    rejected: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+
+class LoadRejectedError(IngestError):
+    """A file failed its checks: nothing of it was written; the manifest says why."""
+
+
+# Manifest rows written before statuses existed have none: they were loads.
+LOADED = "COALESCE(status, 'loaded') = 'loaded'"
 
 
 def already_loaded(wh: Warehouse, load_id: str, dataset: str) -> bool:
-    """Whether the manifest has this file content for this dataset."""
+    """Whether the manifest has this file content loaded for this dataset (not rejected)."""
     return bool(
         wh.scalar(
-            "SELECT COUNT(*) FROM raw.load_manifest WHERE load_id = :id AND dataset = :ds",
+            "SELECT COUNT(*) FROM raw.load_manifest WHERE load_id = :id AND dataset = :ds "
+            f"AND {LOADED}",
             {"id": load_id, "ds": dataset},
         )
+    )
+
+
+def record_rejection(
+    wh: Warehouse, load_id: str, dataset: str, uri: str, run_id: str, reason: str
+) -> None:
+    """Note a rejected file in the manifest; the same content is tried again next run."""
+    wh.execute(
+        "INSERT INTO raw.load_manifest (load_id, dataset, source_uri, row_count, loaded_at, "
+        "flow_run_id, status, reason) "
+        "SELECT :id, :ds, :uri, 0, CURRENT_TIMESTAMP(), :run_id, 'rejected', :reason",
+        {"id": load_id, "ds": dataset, "uri": uri, "run_id": run_id, "reason": reason[:2000]},
     )
 
 
@@ -77,7 +103,6 @@ def check_parsed(
         "MIN(IFF(customer_id IS NULL OR customer_id = '', source_row, NULL)) AS bad_customer, "
         "MIN(IFF(txn_ts IS NULL, source_row, NULL)) AS bad_ts, "
         "MIN(IFF(amount IS NULL, source_row, NULL)) AS bad_amount, "
-        f"MIN(IFF(ABS(amount) > {MAX_ABS_AMOUNT}, source_row, NULL)) AS huge_amount, "
         "MIN(IFF(txn_ts > CAST(:max_ts AS TIMESTAMP_NTZ), source_row, NULL)) AS future_ts, "
         "COUNT(*) - COUNT(DISTINCT transaction_id) AS dup_ids, "
         "MIN(transaction_id) AS min_id, MAX(transaction_id) AS max_id FROM p",
@@ -89,7 +114,6 @@ def check_parsed(
         ("BAD_CUSTOMER", "customer_id", "is empty", None),
         ("BAD_TS", "txn_ts", "is not a recognised date/time", "txn_ts"),
         ("BAD_AMOUNT", "amount", "is not a number", "amount"),
-        ("HUGE_AMOUNT", "amount", f"exceeds {MAX_ABS_AMOUNT:,} in absolute value", None),
         ("FUTURE_TS", "txn_ts", f"is in the future (after {max_ts})", "txn_ts"),
     ]
     for key, role, what, value_role in problems:
@@ -112,7 +136,7 @@ def check_parsed(
 def overlapping_loads(wh: Warehouse, check: FileCheck) -> list[str]:
     """Earlier transaction loads whose id range overlaps this file's (unknown range = overlap)."""
     return wh.fetch_frame(
-        "SELECT load_id FROM raw.load_manifest WHERE dataset = 'transactions' AND ("
+        f"SELECT load_id FROM raw.load_manifest WHERE dataset = 'transactions' AND {LOADED} AND ("
         "min_transaction_id IS NULL OR max_transaction_id IS NULL OR NOT ("
         "max_transaction_id < :lo OR min_transaction_id > :hi))",
         {"lo": check.min_id, "hi": check.max_id},
@@ -120,7 +144,7 @@ def overlapping_loads(wh: Warehouse, check: FileCheck) -> list[str]:
 
 
 def publish_transactions(
-    wh: Warehouse, parsed: str, load_id: str, uri: str, run_id: str, check: FileCheck
+    wh: Warehouse, staged: str, load_id: str, uri: str, run_id: str, check: FileCheck
 ) -> int:
     """Insert new rows, new customer ids and the manifest row in one transaction.
 
@@ -150,22 +174,23 @@ def publish_transactions(
         wh.execute(
             "INSERT INTO raw.transactions (transaction_id, customer_id, txn_ts, amount, category,"
             " channel, status, load_id, flow_run_id) "
-            "SELECT p.transaction_id, p.customer_id, p.txn_ts, CAST(p.amount AS NUMBER(18, 2)), "
-            f"p.category, p.channel, p.status, :load_id, :run_id FROM ({parsed}) AS p {guard}",
+            "SELECT p.transaction_id, p.customer_id, p.txn_ts, p.amount, "
+            f"p.category, p.channel, p.status, :load_id, :run_id FROM {staged} AS p {guard}",
             params,
         )
         wh.execute(
             "INSERT INTO raw.customers (customer_id, load_id, flow_run_id, loaded_at) "
             "SELECT DISTINCT p.customer_id, :load_id, :run_id, CURRENT_TIMESTAMP() "
-            f"FROM ({parsed}) AS p WHERE NOT EXISTS (SELECT 1 FROM raw.customers AS c "
+            f"FROM {staged} AS p WHERE NOT EXISTS (SELECT 1 FROM raw.customers AS c "
             "WHERE c.customer_id = p.customer_id)",
             params,
         )
         failpoint("ingest.inside_publish")
         wh.execute(
             "INSERT INTO raw.load_manifest (load_id, dataset, source_uri, row_count, "
-            "loaded_at, flow_run_id, min_transaction_id, max_transaction_id) "
-            "SELECT :load_id, 'transactions', :uri, :rows, CURRENT_TIMESTAMP(), :run_id, :lo, :hi",
+            "loaded_at, flow_run_id, min_transaction_id, max_transaction_id, status) "
+            "SELECT :load_id, 'transactions', :uri, :rows, CURRENT_TIMESTAMP(), :run_id, :lo, :hi, "
+            "'loaded'",
             params,
         )
     failpoint("ingest.after_publish")
@@ -181,6 +206,27 @@ def new_file(wh: Warehouse, uri: str, dataset: str) -> Iterator[tuple[str, str, 
         yield None if already_loaded(wh, load_id, dataset) else (path, kind, load_id)
 
 
+def stage_load(wh: Warehouse, parsed: str) -> str:
+    """Materialise a parsed file as typed RAW.TRANSACTIONS rows in a staging table."""
+    staging = wh.staging_name("RAW.TRANSACTIONS")
+    wh.execute(
+        f"CREATE TABLE {quote_identifier(staging)} AS SELECT transaction_id, customer_id, "
+        "txn_ts, CAST(amount AS NUMBER(18, 2)) AS amount, category, channel, status "
+        f"FROM ({parsed}) AS p"
+    )
+    return staging
+
+
+def gate_load(
+    wh: Warehouse, staging: str, uri: str, run_id: str, parameters: Mapping[str, object]
+) -> None:
+    """The raw gate on one load, before anything is published; raises naming the file."""
+    try:
+        quality.validate_dataset(wh, RAW_SUITE, staging, run_id, dict(parameters))
+    except quality.QualityGateError as exc:
+        raise LoadRejectedError(f"{uri}: rejected by the raw gate: {exc}") from None
+
+
 def ingest_transaction_file(
     wh: Warehouse,
     uri: str,
@@ -188,20 +234,38 @@ def ingest_transaction_file(
     run_id: str,
     date_format: str | None = None,
     max_ts: str = "9999-12-31",
+    policy: IngestPolicy | None = None,
+    order_lines: bool = False,
 ) -> tuple[int, int] | None:
     """Load one transaction file all-or-nothing; None when its content was already loaded.
 
+    The file is parsed, checked and gated in a staging table first: a file that fails
+    writes nothing to RAW and is recorded in the manifest as rejected, with the reason.
     Returns (rows inserted, rows already present).
     """
+    gate_parameters = (policy or IngestPolicy()).gate_parameters(max_ts)
     with new_file(wh, uri, "transactions") as found:
         if found is None:
             return None
         path, kind, load_id = found
-        with wh.staged_file(path, kind) as (staged, dtypes):
-            cols = resolve_columns(list(dtypes), mapping, uri)
-            parsed = parsed_select(staged, cols, dtypes, date_format)
-            check = check_parsed(wh, parsed, uri, max_ts, staged, cols)
-            inserted = publish_transactions(wh, parsed, load_id, uri, run_id, check)
+        try:
+            with wh.staged_file(path, kind) as (staged, dtypes):
+                cols = resolve_columns(list(dtypes), mapping, uri, order_lines)
+                parsed = parsed_select(staged, cols, dtypes, date_format, order_lines)
+                check = check_parsed(wh, parsed, uri, max_ts, staged, cols)
+                staging = stage_load(wh, parsed)
+        except (IngestError, FileReadError) as exc:  # unreadable or unusable: nothing written
+            record_rejection(wh, load_id, "transactions", uri, run_id, str(exc))
+            raise
+        try:
+            try:
+                gate_load(wh, staging, uri, run_id, gate_parameters)
+            except LoadRejectedError as exc:
+                record_rejection(wh, load_id, "transactions", uri, run_id, str(exc))
+                raise
+            inserted = publish_transactions(wh, staging, load_id, uri, run_id, check)
+        finally:
+            wh.drop_table(staging)
     return inserted, check.rows - inserted
 
 
@@ -234,6 +298,21 @@ def ingest_customer_file(wh: Warehouse, uri: str, run_id: str) -> int | None:
     return len(frame)
 
 
+def unusual_load_size(wh: Warehouse, uri: str, rows: int, ratio: float) -> str | None:
+    """A warning when a file is RATIO times bigger or smaller than the recent loads' median."""
+    recent = wh.fetch_frame(
+        "SELECT row_count FROM raw.load_manifest WHERE dataset = 'transactions' "
+        f"AND {LOADED} AND source_uri <> :uri ORDER BY loaded_at DESC LIMIT 10",
+        {"uri": uri},
+    )["ROW_COUNT"]
+    if len(recent) < 3:
+        return None  # too little history to call a size unusual
+    usual = float(recent.median())
+    if usual > 0 and not usual / ratio <= rows <= usual * ratio:
+        return f"{uri}: {rows:,} rows, against {usual:,.0f} in a usual recent load"
+    return None
+
+
 def ingest_source(
     wh: Warehouse,
     source: str,
@@ -241,15 +320,28 @@ def ingest_source(
     run_id: str,
     date_format: str | None,
     max_ts: str,
+    policy: IngestPolicy | None = None,
+    order_lines: bool = False,
 ) -> IngestReport:
-    """Load every new file of SOURCE; each file is all-or-nothing, earlier files stay loaded."""
+    """Load every new file of SOURCE; each file is all-or-nothing, earlier files stay loaded.
+
+    A rejected file does not stop the others; the run fails at the end, naming each one.
+    """
     report = IngestReport()
     customer_files, txn_files = split_portfolio(source)
     for uri in customer_files:
         loaded = ingest_customer_file(wh, uri, run_id)
         report.customers_loaded += loaded or 0
+    problems = []
     for uri in txn_files:
-        result = ingest_transaction_file(wh, uri, mapping, run_id, date_format, max_ts)
+        try:
+            result = ingest_transaction_file(
+                wh, uri, mapping, run_id, date_format, max_ts, policy, order_lines
+            )
+        except (IngestError, FileReadError) as exc:
+            report.rejected.append(uri)
+            problems.append(str(exc))
+            continue
         if result is None:
             report.files_skipped += 1
             report.skipped.append(uri)
@@ -258,4 +350,14 @@ def ingest_source(
         report.loaded.append(uri)
         report.rows_loaded += result[0]
         report.rows_already_present += result[1]
+        size = unusual_load_size(wh, uri, sum(result), (policy or IngestPolicy()).load_size_ratio)
+        if size:
+            report.warnings.append(size)
+    if len(problems) == 1:
+        raise LoadRejectedError(problems[0])
+    if problems:
+        raise LoadRejectedError(
+            f"{len(problems)} of {len(txn_files)} files rejected (nothing of them written): "
+            + " | ".join(problems)
+        )
     return report

@@ -33,15 +33,19 @@ def quote_source_column(name: str) -> str:
 
 
 def resolve_columns(
-    available: list[str], mapping: Mapping[str, str], path: str
+    available: list[str], mapping: Mapping[str, str], path: str, order_lines: bool = False
 ) -> dict[str, str | None]:
-    """Map each role to the file's actual column (case-insensitive), or None if optional."""
+    """Map each role to the file's actual column (case-insensitive), or None if optional.
+
+    Order lines are summed per transaction id, so that id is required for them.
+    """
     by_upper = {c.upper(): c for c in available}
+    required = REQUIRED_ROLES + (("transaction_id",) if order_lines else ())
     resolved: dict[str, str | None] = {}
     for role in TXN_ROLES:
         wanted = mapping.get(role, role)
         actual = by_upper.get(wanted.upper())
-        if actual is None and role in REQUIRED_ROLES:
+        if actual is None and role in required:
             hint = f" (mapped from {wanted!r})" if role in mapping else ""
             raise IngestError(
                 f"{path}: missing required column {wanted!r} for {role}{hint}; "
@@ -88,8 +92,14 @@ def parsed_select(
     cols: Mapping[str, str | None],
     dtypes: Mapping[str, str],
     date_format: str | None,
+    order_lines: bool = False,
 ) -> str:
-    """The SELECT that turns staged source rows into typed RAW.TRANSACTIONS columns."""
+    """The SELECT that turns staged source rows into typed RAW.TRANSACTIONS columns.
+
+    With ORDER_LINES, rows sharing a transaction id (basket lines) become one transaction:
+    amounts summed, the earliest time kept. A line whose value does not parse makes the
+    whole transaction unparsed, so the checks still name it.
+    """
     q = {role: quote_source_column(c) if c else None for role, c in cols.items()}
     cust = f"TRIM(CAST({q['customer_id']} AS VARCHAR))"
     ts = timestamp_expr(q["txn_ts"], dtypes[cols["txn_ts"]], date_format)
@@ -107,7 +117,7 @@ def parsed_select(
         "COALESCE(CAST(raw_amount AS VARCHAR), '') || '|' || CAST(ROW_NUMBER() OVER ("
         "PARTITION BY raw_customer, raw_ts, raw_amount ORDER BY source_row) AS VARCHAR))"
     )
-    return (
+    rows = (
         "WITH src AS (SELECT source_row, "
         f"{cust} AS raw_customer, {ts} AS raw_ts, {amount} AS raw_amount, "
         f"{text('transaction_id', 'NULL')} AS raw_id, "
@@ -116,4 +126,15 @@ def parsed_select(
         f"FROM {staged}) "
         f"SELECT source_row, {txn_id} AS transaction_id, raw_customer AS customer_id, "
         "raw_ts AS txn_ts, raw_amount AS amount, category, channel, status FROM src"
+    )
+    if not order_lines:
+        return rows
+    return (
+        "SELECT MIN(source_row) AS source_row, transaction_id, "
+        "IFF(COUNT(DISTINCT customer_id) = 1 AND COUNT(customer_id) = COUNT(*), "
+        "MIN(customer_id), NULL) AS customer_id, "
+        "IFF(COUNT(txn_ts) = COUNT(*), MIN(txn_ts), NULL) AS txn_ts, "
+        "IFF(COUNT(amount) = COUNT(*), SUM(amount), NULL) AS amount, "
+        "MIN(category) AS category, MIN(channel) AS channel, MIN(status) AS status "
+        f"FROM ({rows}) AS line GROUP BY transaction_id"
     )

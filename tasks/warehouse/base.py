@@ -22,6 +22,8 @@ BOOTSTRAP_FILES = (
     "bootstrap/22_create_raw_load_manifest",
     "bootstrap/23_add_manifest_min_id",
     "bootstrap/24_add_manifest_max_id",
+    "bootstrap/25_add_manifest_status",
+    "bootstrap/26_add_manifest_reason",
     "bootstrap/31_create_labels",
     "bootstrap/32_create_feature_registry",
     "bootstrap/33_create_snapshot_dates",

@@ -8,8 +8,13 @@ import pandas as pd
 import pytest
 
 from tasks import quality
+from tasks.policy import IngestPolicy
 
-MAX_TS = {"max_ts": "2026-01-01 00:00:00"}
+# The raw gate's parameters under a policy that lists the card portfolio's values.
+MAX_TS = IngestPolicy(
+    statuses=("approved", "declined", "reversed", "pending"),
+    channels=("Online", "In-Store", "Mobile"),
+).gate_parameters("2026-01-01 00:00:00")
 
 
 def raw_rows(n: int = 20) -> pd.DataFrame:
@@ -91,7 +96,7 @@ CASES = {
     ),
     "customer_features": (
         feature_rows,
-        {"active_days": 90},
+        {"max_recency_days": 90},
         [
             ({"CUSTOMER_ID": "C1"}, "expect_compound_columns_to_be_unique(CUSTOMER_ID,AS_OF_DATE)"),
             ({"RECENCY_DAYS": 0.0}, "expect_column_values_to_be_between(RECENCY_DAYS)"),
@@ -101,7 +106,7 @@ CASES = {
     ),
     "training_labels": (
         label_rows,
-        {},
+        {"churn_rate_min": 0.005, "churn_rate_max": 0.6},
         [
             ({"CHURNED": 2}, "expect_column_values_to_be_in_set(CHURNED)"),
             ({"FUTURE_VALUE": None}, "expect_column_values_to_not_be_null(FUTURE_VALUE)"),
@@ -146,8 +151,11 @@ def test_each_broken_dataset_fails_naming_the_expectation(wh, suite, change, lab
 
 
 def test_label_rate_band_and_row_counts(wh):
-    assert not evaluate(wh, "training_labels", label_rows(churn_rate=0.0), {}).success
-    assert not evaluate(wh, "training_labels", label_rows(churn_rate=0.9), {}).success
+    band = {"churn_rate_min": 0.005, "churn_rate_max": 0.6}
+    assert not evaluate(wh, "training_labels", label_rows(churn_rate=0.0), band).success
+    assert not evaluate(wh, "training_labels", label_rows(churn_rate=0.9), band).success
+    wide = {"churn_rate_min": 0.005, "churn_rate_max": 0.95}  # a low-frequency retailer
+    assert evaluate(wh, "training_labels", label_rows(churn_rate=0.9), wide).success
     assert not evaluate(wh, "customer_scores", score_rows(9), {"eligible_customers": 10}).success
     assert not evaluate(wh, "raw_transactions", raw_rows().head(0), MAX_TS).success
 

@@ -17,6 +17,8 @@ AS_OF = dt.date(2025, 6, 1)
 class Constant:
     """A stand-in model with the scikit-learn predict/predict_proba surface."""
 
+    feature_names_in_ = np.array(FEATURE_NAMES)
+
     def predict_proba(self, x):
         p = np.linspace(0.05, 0.95, len(x))
         return np.column_stack([1 - p, p])
@@ -38,7 +40,7 @@ def score_twice(wh) -> list[pd.DataFrame]:
     seen = []
     for run in ("run-1", "run-2"):
         staging, rows = scoring.score_to_staging(
-            wh, AS_OF, (Constant(), Constant()), ("3", "4"), run, FEATURE_NAMES, batch_rows=7
+            wh, AS_OF, (Constant(), Constant()), ("3", "4"), run, batch_rows=7
         )
         assert rows == 25
         scoring.publish_scores(wh, staging)
