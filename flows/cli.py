@@ -132,14 +132,26 @@ def print_summary(result: dict[str, Any]) -> None:
         f"  quality gates {gate_line(result.get('gates', {}))}",
     ]
     if m:
-        lines += [
-            f"  churn model   holdout ROC AUC {m['churn_roc_auc']:.3f} "
-            f"(logistic baseline {m['churn_baseline_roc_auc']:.3f}), PR AUC "
-            f"{m['churn_pr_auc']:.3f}, ECE {m['churn_ece']:.4f}, top-decile lift "
-            f"{m['churn_top_decile_lift']:.2f}",
-            f"  CLV model     holdout MAE {m['clv_mae']:,.0f} (trailing-spend baseline "
-            f"{m['clv_baseline_mae']:,.0f}), Spearman {m['clv_spearman']:.3f}",
-        ]
+        churn = [k[6:-8] for k in m if k.startswith("churn_") and k.endswith("_roc_auc")]
+        clv = [k[4:-5] for k in m if k.startswith("clv_") and k.endswith("_rmse")]
+        skip = {"", "baseline"}
+        lines.append(
+            "  churn holdout ROC AUC / ECE  "
+            + ", ".join(
+                f"{c} {m[f'churn_{c}_roc_auc']:.3f}/{m[f'churn_{c}_ece']:.3f}"
+                for c in churn
+                if c not in skip
+            )
+        )
+        lines.append(
+            "  CLV holdout RMSE / Spearman  "
+            + ", ".join(
+                f"{c} {m[f'clv_{c}_rmse']:,.1f}/{m[f'clv_{c}_spearman']:.3f}"
+                for c in clv
+                if c not in skip
+            )
+        )
+        lines += [f"  serving       {line}" for line in result.get("serving", [])]
         for d in result.get("promotion", []):
             lines.append(
                 f"  registry      {d['model']} v{d['version']}: "
@@ -327,6 +339,55 @@ def blocks(env: str = typer.Option("dev", "--env", help="dev or prod")) -> None:
         f"saved blocks {names.snowflake_connector}, {names.snowflake_credentials}, "
         f"{names.aws_credentials}, {names.results_bucket}"
     )
+
+
+@app.command()
+def evaluate(
+    as_of: str = typer.Option(..., "--as-of", help="The scored cut-off, YYYY-MM-DD."),
+    horizon_days: int = HORIZON,
+    home: Path = HOME,
+) -> None:
+    """Back-test: the scores at AS_OF and every baseline against what customers then did."""
+    cut_off = parse_date(as_of)
+    use_home(home)
+    from tasks.evaluation import evaluate_scores, evaluation_text
+    from tasks.settings import load_settings
+    from tasks.warehouse import open_warehouse
+
+    with open_warehouse(load_settings()) as wh:
+        try:
+            report = evaluate_scores(wh, cut_off, horizon_days)
+        except ValueError as exc:
+            fail(str(exc), code=1)
+    typer.echo(evaluation_text(report))
+
+
+@app.command()
+def journey(
+    as_of: str = typer.Option("2017-10-02", "--as-of", help="Cut-off, YYYY-MM-DD."),
+    horizon_days: int = HORIZON,
+    home: Path = HOME,
+) -> None:
+    """Run the pipeline on the real Complete Journey log, then back-test it after AS_OF."""
+    from tasks import journey as cj
+    from tasks.params import PipelineParams
+
+    use_home(home)
+    from tasks.settings import load_settings
+
+    log = cj.journey_log(load_settings().home_dir / "downloads")
+    params = make_params(
+        PipelineParams,
+        source=str(log),
+        columns=cj.MAPPING,
+        order_lines=True,
+        as_of=parse_date(as_of),
+        horizon_days=horizon_days,
+    )
+    from flows.pipeline import customer_ml_pipeline
+
+    print_summary(run_flow(customer_ml_pipeline, params))
+    evaluate(as_of=as_of, horizon_days=horizon_days, home=home)
 
 
 @app.command()

@@ -42,6 +42,9 @@ FEATURE_DEFINITIONS = {
     "BGNBD_EXPECTED_VALUE": "BG/NBD x Gamma-Gamma expected spend in the horizon.",
 }
 FEATURE_NAMES = tuple(FEATURE_DEFINITIONS)
+# Features that grow with time by construction: drift compares them per day of tenure
+# (TENURE_DAYS itself is then left out), so a healthy older portfolio raises no alarm.
+CUMULATIVE_FEATURES = ("TXN_COUNT_LIFETIME", "SPEND_LIFETIME", "TENURE_DAYS")
 # Pareto/NBD is fitted at the holdout and scoring cut-offs only: a baseline, not a feature.
 BASELINE_COLUMNS = {
     "PNBD_P_NO_PURCHASE": "Pareto/NBD probability of no purchase in the horizon.",

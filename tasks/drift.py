@@ -11,9 +11,8 @@ import pandas as pd
 
 from tasks import registry
 from tasks.artifacts import publish_markdown
-from tasks.catalogue import FEATURE_NAMES
-from tasks.features import plan_snapshots
-from tasks.modeling import matrix
+from tasks.catalogue import CUMULATIVE_FEATURES
+from tasks.modeling import model_features, predict_churn
 from tasks.warehouse import Warehouse
 
 SCORE_FEATURE = "CHURN_SCORE"
@@ -63,6 +62,16 @@ def fetch_features(wh: Warehouse, dates: list[dt.date]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def comparable(frame: pd.DataFrame, feature: str) -> np.ndarray | None:
+    """FEATURE as compared across cut-offs: cumulative ones per day of tenure (None: skip)."""
+    if feature not in CUMULATIVE_FEATURES:
+        return frame[feature].to_numpy(float)
+    if feature == "TENURE_DAYS":
+        return None  # grows by exactly the days between the cut-offs
+    tenure = frame["TENURE_DAYS"].to_numpy(float)
+    return frame[feature].to_numpy(float) / np.where(tenure > 0, tenure, np.nan)
+
+
 def compute_drift(
     reference: pd.DataFrame,
     current: pd.DataFrame,
@@ -75,14 +84,14 @@ def compute_drift(
     """PSI for every model feature and, given a model, for its churn score."""
     if current.empty or reference.empty:
         raise ValueError("drift needs features at both the reference and the scoring cut-off")
-    psi = {
-        f: population_stability(reference[f].to_numpy(float), current[f].to_numpy(float))
-        for f in features
-    }
+    psi = {}
+    for f in features:
+        ref, cur = comparable(reference, f), comparable(current, f)
+        if ref is not None and cur is not None:
+            psi[f] = population_stability(ref, cur)
     if churn_model is not None:
         psi[SCORE_FEATURE] = population_stability(
-            churn_model.predict_proba(matrix(reference, features))[:, 1],
-            churn_model.predict_proba(matrix(current, features))[:, 1],
+            predict_churn(churn_model, reference), predict_churn(churn_model, current)
         )
     return DriftReport(as_of, reference_as_of, psi, threshold)
 
@@ -123,23 +132,26 @@ def drift_markdown(report: DriftReport) -> str:
 def monitor_drift(
     wh: Warehouse, settings: Any, as_of: dt.date, threshold: float, run_id: str
 ) -> DriftReport:
-    """PSI of the population at AS_OF against the champion's training cut-offs; recorded."""
+    """PSI of the population at AS_OF against the champion's latest labelled cut-off; recorded.
+
+    Like with like: one whole customer base at one cut-off against another, on the
+    champions' own inputs (cumulative ones per day of tenure).
+    """
     registry.configure_mlflow(settings)
     params = registry.champion_training_params(registry.CHURN_MODEL)
-    plan = plan_snapshots(
-        dt.date.fromisoformat(params["as_of"]),
-        int(params["horizon_days"]),
-        int(params["train_snapshots"]),
+    reference_as_of = dt.date.fromisoformat(params["as_of"]) - dt.timedelta(
+        days=int(params["horizon_days"])
     )
-    reference_dates = [s.as_of_date for s in plan if s.role == "train"]
     churn, _ = registry.load_champion(registry.CHURN_MODEL)
+    clv, _ = registry.load_champion(registry.CLV_MODEL)
+    inputs = dict.fromkeys(model_features(churn) + model_features(clv))
     report = compute_drift(
-        fetch_features(wh, reference_dates),
+        fetch_features(wh, [reference_as_of]),
         fetch_features(wh, [as_of]),
-        FEATURE_NAMES,
+        tuple(inputs),
         churn,
         as_of,
-        max(reference_dates),
+        reference_as_of,
         threshold,
     )
     record_drift(wh, report, run_id)

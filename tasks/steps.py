@@ -257,6 +257,8 @@ def train_step(run: StepRun, p: TrainParams, as_of: dt.date) -> dict[str, Any]:
     }
     return {
         "metrics": result.metrics,
+        "served": result.served,
+        "serving": [registry.serving_reason(result, t) for t in ("churn", "clv")],
         "promotion": decisions,
         "top_features": list(result.importances)[:5],
     }
