@@ -53,7 +53,6 @@ def reference_pandas(folder: Path, cut: dt.date) -> float:
 STEP_ROWS = {
     "generate": "raw_transactions",
     "ingest": "rows_ingested",
-    "quality_raw": "raw_transactions",
     "features": "feature_rows",
     "quality_features": "feature_rows",
     "publish_features": "feature_rows",
@@ -127,8 +126,9 @@ def run_bench(
         "metrics": {
             k: round(v, 4)
             for k, v in training["metrics"].items()
-            if k in ("churn_roc_auc", "churn_baseline_roc_auc", "clv_mae", "clv_baseline_mae")
+            if k in ("churn_roc_auc", "churn_baseline_roc_auc", "clv_rmse", "clv_baseline_rmse")
         },
+        "served": training["served"],
         "home": str(home),
         "duckdb_threads": duckdb.connect()
         .execute("SELECT current_setting('threads')")

@@ -6,6 +6,7 @@ point in time. The unit of "purchase" is a purchase day, as in the textbook mode
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import warnings
 from collections.abc import Iterator
@@ -25,6 +26,10 @@ BGNBD_COLUMNS = (
 PNBD_COLUMNS = ("PNBD_P_NO_PURCHASE", "PNBD_EXPECTED_VALUE")
 BTYD_COLUMNS = BGNBD_COLUMNS + PNBD_COLUMNS
 RFM_COLUMNS = ("FREQUENCY", "RECENCY", "T", "MONETARY_VALUE")
+# Fits are deterministic functions of the RFM summary: a re-run on the same history (a retry,
+# a second run of the day) reuses them instead of paying several seconds per cut-off again.
+FIT_CACHE: dict[str, pd.DataFrame] = {}
+FIT_CACHE_SIZE = 64
 # Below this many repeat buyers a Gamma-Gamma fit is noise: use the mean repeat spend instead.
 MIN_REPEATERS = 20
 
@@ -125,8 +130,25 @@ def fit_pnbd(rfm: pd.DataFrame, horizon_days: int, spend: np.ndarray) -> dict[st
     return {"PNBD_P_NO_PURCHASE": none, "PNBD_EXPECTED_VALUE": purchases * spend}
 
 
+def rfm_key(rfm: pd.DataFrame, horizon_days: int, pareto: bool) -> str:
+    """A digest of everything a cut-off's fit depends on."""
+    digest = hashlib.sha256(f"{horizon_days}|{pareto}|{len(rfm)}".encode())
+    digest.update(np.ascontiguousarray(rfm.loc[:, list(RFM_COLUMNS)].to_numpy(float)).tobytes())
+    return digest.hexdigest()
+
+
 def predict_cutoff(rfm: pd.DataFrame, horizon_days: int, pareto: bool) -> pd.DataFrame:
-    """BTYD columns for one cut-off's customers (RFM in days); NaN where a fit failed."""
+    """BTYD columns for one cut-off's customers (RFM in days), from the cache when seen."""
+    key = rfm_key(rfm, horizon_days, pareto)
+    if key not in FIT_CACHE:
+        if len(FIT_CACHE) >= FIT_CACHE_SIZE:
+            FIT_CACHE.pop(next(iter(FIT_CACHE)))
+        FIT_CACHE[key] = fit_cutoff(rfm, horizon_days, pareto)
+    return FIT_CACHE[key].set_axis(rfm.index)
+
+
+def fit_cutoff(rfm: pd.DataFrame, horizon_days: int, pareto: bool) -> pd.DataFrame:
+    """Fit the models on one cut-off's customers; NaN columns where nobody came back."""
     out = pd.DataFrame(index=rfm.index, columns=list(BTYD_COLUMNS), dtype=float)
     if len(rfm) < 2 or not (rfm["FREQUENCY"] > 0).any():
         return out  # nobody has come back yet: the models have nothing to learn from

@@ -20,6 +20,9 @@ os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
 # (A live run's real passphrase is kept, and is then the secret that must not leak.)
 os.environ.setdefault("LIFELINE_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE", "lifeline-canary-5ecret-7f3a")
 
+# Most tests run without the BTYD fits (seconds per cut-off); tests of that path opt in.
+os.environ.setdefault("LIFELINE_POLICY_FILE", str(Path(__file__).with_name("policy.toml")))
+
 pytest_plugins = ["tests.reliability.report"]
 
 

@@ -22,7 +22,6 @@ PORTFOLIO = {"customers": 800, "transactions": 80_000, "seed": 11}
 STEPS = {
     "generate",
     "ingest",
-    "quality_raw",
     "features",
     "quality_features",
     "publish_features",

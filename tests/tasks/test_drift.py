@@ -69,4 +69,45 @@ def test_drift_rows_are_merged_by_run_and_feature(wh):
     )
     record_drift(wh, report, "run-1")
     record_drift(wh, report, "run-1")
-    assert wh.row_count("ML.DRIFT_METRICS") == len(FEATURE_NAMES)
+    assert (
+        wh.row_count("ML.DRIFT_METRICS") == len(FEATURE_NAMES) - 1
+    )  # TENURE_DAYS: by construction
+
+
+def features_between(tmp_path, source, as_of: dt.date) -> tuple:
+    """Features at the holdout cut-off (as_of - 90) and at AS_OF, from one features step."""
+    from tasks import steps
+    from tasks.params import PipelineParams
+    from tasks.settings import load_settings
+
+    settings = load_settings(home=tmp_path / "home")
+    params = PipelineParams(source=str(source), as_of=as_of, train_snapshots=1)
+    with steps.run_session("drift-test", params, "drift-test", settings, steps.PLAIN) as run:
+        steps.ingest_step(run, params)
+        steps.features_step(run, params, as_of)
+        fetch = run.wh.fetch_frame
+        query = "SELECT * FROM features.customer_features WHERE as_of_date = :d"
+        reference = fetch(query, {"d": as_of - dt.timedelta(days=90)})
+        current = fetch(query, {"d": as_of})
+    return reference, current
+
+
+def test_healthy_history_raises_no_alarm_and_tripled_spend_does(portfolio, tmp_path):
+    log = pd.concat(pd.read_parquet(p) for p in sorted((portfolio / "transactions").glob("*")))
+    as_of = (log["TXN_TS"].max() + pd.Timedelta(days=1)).date()
+    recent = log["TXN_TS"] >= pd.Timestamp(as_of - dt.timedelta(days=90))
+    customers = sorted(log["CUSTOMER_ID"].unique())
+    half = log["CUSTOMER_ID"].isin(customers[: len(customers) // 2])
+    for name, frame in (
+        ("clean", log),
+        ("shifted", log.assign(AMOUNT=np.where(recent & half, log["AMOUNT"] * 3, log["AMOUNT"]))),
+    ):
+        folder = tmp_path / name
+        folder.mkdir()
+        frame.to_parquet(folder / "log.parquet", index=False)
+        reference, current = features_between(tmp_path / f"{name}-run", folder, as_of)
+        report = compute_drift(reference, current, FEATURE_NAMES[:19], None, as_of, as_of, PSI)
+        if name == "clean":
+            assert report.drifted == [], report.psi
+        else:
+            assert {"SPEND_30", "SPEND_90"} & set(report.drifted), report.psi

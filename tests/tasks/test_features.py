@@ -9,7 +9,7 @@ import pytest
 import sqlglot
 
 from tasks import features
-from tasks.catalogue import FEATURE_NAMES
+from tasks.catalogue import BASELINE_COLUMNS, FEATURE_NAMES
 from tasks.ingest import ingest_customer_file, ingest_transaction_file, split_portfolio
 from tasks.warehouse.sqlfiles import SQL_ROOT
 
@@ -36,14 +36,14 @@ def txns(rows: list[tuple]) -> pd.DataFrame:
 
 
 def build(
-    wh, as_of: dt.date, horizon: int = 90, snapshots=None
+    wh, as_of: dt.date, horizon: int = 90, snapshots=None, fit_btyd: bool = False
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Stage and publish features and labels; return both tables."""
     snaps = snapshots or [features.Snapshot(T, "holdout")]
     features.record_snapshots(wh, "r", snaps)
-    f = features.stage_feature_rows(wh, "r", as_of, horizon)
+    f, names, _ = features.stage_feature_rows(wh, "r", as_of, horizon, fit_btyd=fit_btyd)
     lab = features.stage_labels(wh, "r", as_of, horizon, 0.3)
-    features.publish_features(wh, features.FeatureStaging(f, lab))
+    features.publish_features(wh, features.FeatureStaging(f, lab, names))
     return (
         wh.fetch_frame("SELECT * FROM features.customer_features ORDER BY 1, 2"),
         wh.fetch_frame("SELECT * FROM features.labels ORDER BY 1, 2"),
@@ -135,15 +135,16 @@ def test_appending_future_data_does_not_change_features_at_t(wh, portfolio):
     as_of = dt.date(2025, 12, 1)
     snaps = features.plan_snapshots(as_of, 90, 2)
     holdout = next(s.as_of_date for s in snaps if s.role == "holdout")
-    first, _ = build(wh, as_of, snapshots=snaps)
+    first, _ = build(wh, as_of, snapshots=snaps, fit_btyd=True)
     wh.execute("UPDATE raw.transactions SET amount = amount * 3 WHERE txn_ts >= :t", {"t": holdout})
     wh.write_frame(
         txns([("CUST00000001", str(holdout), 5000.0, "approved", "Gas", "Online")]),
         "RAW.TRANSACTIONS",
         "append",
     )
-    second, _ = build(wh, as_of, snapshots=snaps)
-    cols = ["CUSTOMER_ID", "AS_OF_DATE", *FEATURE_NAMES]
+    second, _ = build(wh, as_of, snapshots=snaps, fit_btyd=True)
+    assert first["BGNBD_P_ALIVE"].notna().all()  # the BTYD fits are point in time too
+    cols = ["CUSTOMER_ID", "AS_OF_DATE", *FEATURE_NAMES, *BASELINE_COLUMNS]
     past = [pd.Timestamp(s.as_of_date) for s in snaps if s.role != "score"]
 
     def before_change(frame: pd.DataFrame) -> pd.DataFrame:
@@ -157,16 +158,19 @@ def test_appending_future_data_does_not_change_features_at_t(wh, portfolio):
 def test_feature_sql_columns_match_the_registry(small):
     feats, _ = build(small, AS_OF)
     assert [c for c in feats.columns if c in features.FEATURE_DEFINITIONS] == list(FEATURE_NAMES)
-    assert set(feats.columns) - set(FEATURE_NAMES) == {
+    assert set(feats.columns) - set(FEATURE_NAMES) - set(BASELINE_COLUMNS) == {
         "CUSTOMER_ID",
         "AS_OF_DATE",
         "FEATURE_VERSION",
         "FLOW_RUN_ID",
     }
-    version = features.register_features(small)
-    features.register_features(small)
-    assert small.row_count("FEATURES.FEATURE_REGISTRY") == len(FEATURE_NAMES)
-    assert version == features.feature_version()
+    names = features.TrainingSet("r", 90).feature_names(small)
+    assert "BGNBD_P_ALIVE" not in names and "RECENCY_DAYS" in names  # fits were off
+    assert feats["FEATURE_VERSION"].iloc[0] == features.feature_version(names)
+    before = small.row_count("FEATURES.FEATURE_REGISTRY")
+    assert before == len(names)
+    features.register_features(small, names)  # idempotent
+    assert small.row_count("FEATURES.FEATURE_REGISTRY") == before
 
 
 def test_snapshot_plan_is_honest():
