@@ -215,8 +215,14 @@ def matrix(frame: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:
 
 
 def usable_features(train: pd.DataFrame, features: tuple[str, ...]) -> tuple[str, ...]:
-    """FEATURES present in the training rows with at least one value (inputs may be absent)."""
-    return tuple(f for f in features if f in train.columns and train[f].notna().any())
+    """FEATURES with values at every training cut-off (inputs may be absent or censored).
+
+    A feature empty at a whole cut-off (e.g. a 90-day trend before the log has 180 days of
+    history) would leave the booster's earlier-snapshot fit with an all-missing column.
+    """
+    present = [f for f in features if f in train.columns]
+    filled = train[present].notna().groupby(train["AS_OF_DATE"]).any().all()
+    return tuple(f for f in present if filled[f])
 
 
 def has_values(frame: pd.DataFrame, column: str) -> bool:

@@ -42,7 +42,12 @@ class IngestPolicy(Section):
     amount_outlier_share: float = Field(
         0.0001, ge=0, le=1, description="Share of rows allowed outside the amount range."
     )
-    statuses: tuple[str, ...] = Field((), description="Allowed status values; empty = any.")
+    # Only 'approved' counts as a purchase; a status outside this set has no known meaning,
+    # so its load is rejected rather than silently dropped from the features.
+    statuses: tuple[str, ...] = Field(
+        ("approved", "declined", "reversed", "pending"),
+        description="Allowed status values (only 'approved' is a purchase); empty = any.",
+    )
     channels: tuple[str, ...] = Field((), description="Expected channel values; empty = any.")
     load_size_ratio: float = Field(
         20, gt=1, description="Warn when a load is this many times bigger/smaller than usual."

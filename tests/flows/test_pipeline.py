@@ -65,7 +65,9 @@ def test_pipeline_fills_every_contract_table(first_run):
     )
     from tasks.params import PipelineParams
 
-    assert set(json.loads(recorded)) == set(PipelineParams.model_fields)  # the whole set
+    # the whole parameter set, and the business policy the run resolved
+    assert set(json.loads(recorded)) == set(PipelineParams.model_fields) | {"policy"}
+    assert json.loads(recorded)["policy"]["features"]["btyd"] is False  # tests/policy.toml
     assert json.loads(recorded)["drift_threshold"] == first["drift_threshold"]
     assert wh.list_tables("ML", "STG_") == [] and wh.list_tables("FEATURES", "STG_") == []
     assert wh.row_count("ML.CUSTOMER_360") == wh.scalar(
@@ -248,12 +250,12 @@ def test_broken_labels_stop_the_features_flow_before_publishing(first_run, monke
 
 def test_unknown_status_stops_ingest_at_the_raw_gate(prefect_harness, tmp_path, monkeypatch):
     from flows.ingest import ingest_flow
-    from tasks.quality import QualityGateError
+    from tasks.ingest.loading import LoadRejectedError
 
     monkeypatch.setenv("LIFELINE_HOME", str(tmp_path / "raw-gate"))
     bad = tmp_path / "bad.csv"
     bad.write_text("cust,date,value,state\nA,20250101,10,approved\nA,20250102,11,chargeback\n")
-    with pytest.raises(QualityGateError, match=r"expect_column_values_to_be_in_set\(STATUS\)"):
+    with pytest.raises(LoadRejectedError, match=r"expect_column_values_to_be_in_set\(STATUS\)"):
         ingest_flow(
             source=str(bad),
             columns={"customer_id": "cust", "txn_ts": "date", "amount": "value", "status": "state"},
@@ -261,7 +263,11 @@ def test_unknown_status_stops_ingest_at_the_raw_gate(prefect_harness, tmp_path, 
     wh = open_home(tmp_path / "raw-gate")
     gate = wh.fetch_frame("SELECT suite_name, success, failed_names FROM ops.quality_results")
     assert gate["SUCCESS"].tolist() == [False]
-    assert wh.row_count("FEATURES.LABELS") == 0
+    # the load never reached RAW; the manifest says why, so a fixed policy can load it
+    assert wh.row_count("RAW.TRANSACTIONS") == 0
+    manifest = wh.fetch_frame("SELECT status, reason FROM raw.load_manifest")
+    assert manifest["STATUS"].tolist() == ["rejected"]
+    assert "STATUS" in manifest["REASON"].iloc[0]
     wh.close()
 
 

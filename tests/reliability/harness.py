@@ -19,7 +19,11 @@ STEPS = ("ingest", "features", "train", "scores")
 
 def child(step: str, home: Path, source: Path, point: str | None = None) -> subprocess.Popen:
     """Start one write step in its own process (armed with failpoint POINT)."""
+    # The child gets its home from argv, not the parent's LIFELINE_ settings; the policy
+    # file is shared so the harness runs the same steps as the in-process tests.
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIFELINE_")}
+    if "LIFELINE_POLICY_FILE" in os.environ:
+        env["LIFELINE_POLICY_FILE"] = os.environ["LIFELINE_POLICY_FILE"]
     if point:
         env[ENV] = point
     return subprocess.Popen(

@@ -36,7 +36,6 @@ def test_first_model_is_champion_worse_is_not_better_is(client: MlflowClient):
                 versions[registry.CHURN_MODEL],
                 result.churn_model,
                 holdout,
-                result.features,
                 margin=0.0,
             )
         )
