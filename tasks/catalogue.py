@@ -45,6 +45,19 @@ FEATURE_NAMES = tuple(FEATURE_DEFINITIONS)
 # Features that grow with time by construction: drift compares them per day of tenure
 # (TENURE_DAYS itself is then left out), so a healthy older portfolio raises no alarm.
 CUMULATIVE_FEATURES = ("TXN_COUNT_LIFETIME", "SPEND_LIFETIME", "TENURE_DAYS")
+# Totals over a trailing window (days): while a customer's history is shorter than the window
+# they grow by construction, so drift compares them per observed day (see tasks/drift.py).
+WINDOW_TOTALS = {
+    "TXN_COUNT_30": 30,
+    "TXN_COUNT_90": 90,
+    "TXN_COUNT_180": 180,
+    "TXN_COUNT_360": 360,
+    "SPEND_30": 30,
+    "SPEND_90": 90,
+    "SPEND_180": 180,
+    "SPEND_360": 360,
+    "ACTIVE_MONTHS_12": 360,
+}
 # Pareto/NBD is fitted at the holdout and scoring cut-offs only: a baseline, not a feature.
 BASELINE_COLUMNS = {
     "PNBD_P_NO_PURCHASE": "Pareto/NBD probability of no purchase in the horizon.",

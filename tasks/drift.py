@@ -11,7 +11,7 @@ import pandas as pd
 
 from tasks import registry
 from tasks.artifacts import publish_markdown
-from tasks.catalogue import CUMULATIVE_FEATURES
+from tasks.catalogue import CUMULATIVE_FEATURES, WINDOW_TOTALS
 from tasks.modeling import model_features, predict_churn
 from tasks.warehouse import Warehouse
 
@@ -63,13 +63,20 @@ def fetch_features(wh: Warehouse, dates: list[dt.date]) -> pd.DataFrame:
 
 
 def comparable(frame: pd.DataFrame, feature: str) -> np.ndarray | None:
-    """FEATURE as compared across cut-offs: cumulative ones per day of tenure (None: skip)."""
-    if feature not in CUMULATIVE_FEATURES:
-        return frame[feature].to_numpy(float)
+    """FEATURE as compared across cut-offs: totals per observed day (None: skip).
+
+    Lifetime totals are divided by tenure, window totals by the part of the window the
+    customer's history covers: a young log (or customer) then compares like with like, and
+    on a mature one the scaling is a constant that leaves the PSI unchanged.
+    """
     if feature == "TENURE_DAYS":
         return None  # grows by exactly the days between the cut-offs
+    values = frame[feature].to_numpy(float)
+    if feature not in CUMULATIVE_FEATURES and feature not in WINDOW_TOTALS:
+        return values
     tenure = frame["TENURE_DAYS"].to_numpy(float)
-    return frame[feature].to_numpy(float) / np.where(tenure > 0, tenure, np.nan)
+    observed = np.minimum(tenure, WINDOW_TOTALS.get(feature, np.inf))
+    return values / np.where(observed > 0, observed, np.nan)
 
 
 def compute_drift(

@@ -63,6 +63,54 @@ def model_features(model: object) -> tuple[str, ...]:
     return tuple(str(c) for c in model.feature_names_in_)
 
 
+class BlendClassifier(ClassifierMixin, BaseEstimator):
+    """The mean of two fitted churn models' probabilities (booster with one baseline).
+
+    Averaging a flexible model with a simple one damps the booster's overfit to the few,
+    often censored, training cut-offs a real log allows; the holdout decides if it serves.
+    """
+
+    def __init__(self, first: object = None, second: object = None):
+        self.first = first
+        self.second = second
+
+    def fit(self, x: pd.DataFrame | None = None, y: np.ndarray | None = None) -> BlendClassifier:
+        """Record the union of both models' inputs (both are fitted already)."""
+        names = dict.fromkeys(model_features(self.first) + model_features(self.second))
+        self.feature_names_in_ = np.array(list(names), dtype=object)
+        self.n_features_in_ = len(names)
+        self.classes_ = np.array([0, 1])
+        return self
+
+    def predict_proba(self, x: pd.DataFrame) -> np.ndarray:
+        """[P(stays), P(churns)] per row: the mean of both models."""
+        p = (predict_churn(self.first, x) + predict_churn(self.second, x)) / 2
+        return np.column_stack([1 - p, p])
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        """Churned (1) when P(churns) >= 0.5."""
+        return (self.predict_proba(x)[:, 1] >= 0.5).astype(int)
+
+
+class BlendRegressor(RegressorMixin, BaseEstimator):
+    """The mean of two fitted CLV models' predictions (booster with one baseline)."""
+
+    def __init__(self, first: object = None, second: object = None):
+        self.first = first
+        self.second = second
+
+    def fit(self, x: pd.DataFrame | None = None, y: np.ndarray | None = None) -> BlendRegressor:
+        """Record the union of both models' inputs (both are fitted already)."""
+        names = dict.fromkeys(model_features(self.first) + model_features(self.second))
+        self.feature_names_in_ = np.array(list(names), dtype=object)
+        self.n_features_in_ = len(names)
+        return self
+
+    def predict(self, x: pd.DataFrame) -> np.ndarray:
+        """The mean of both models' predictions, never negative."""
+        return (predict_clv(self.first, x) + predict_clv(self.second, x)) / 2
+
+
 class ColumnClassifier(ClassifierMixin, BaseEstimator):
     """A one-column churn baseline (BG/NBD's P(no purchase), recency) as a servable model.
 
@@ -230,6 +278,11 @@ def has_values(frame: pd.DataFrame, column: str) -> bool:
     return column in frame.columns and bool(frame[column].notna().any())
 
 
+def is_baseline(candidate: str) -> bool:
+    """Whether CANDIDATE is a baseline (not the booster or a blend with it)."""
+    return candidate != "booster" and not candidate.startswith("blend_")
+
+
 def churn_candidates(
     config: ModelConfig, train: pd.DataFrame, holdout: pd.DataFrame, features: tuple[str, ...]
 ) -> dict[str, object]:
@@ -246,6 +299,9 @@ def churn_candidates(
     ):
         if has_values(holdout, column):
             models[name] = ColumnClassifier(column, calibrate).fit(train, y)
+    booster = models["booster"]
+    for name in [n for n in models if n != "booster"]:
+        models[f"blend_{name}"] = BlendClassifier(booster, models[name]).fit()
     return models
 
 
@@ -268,6 +324,9 @@ def clv_candidates(
     ):
         if has_values(holdout, column):
             models[name] = ColumnRegressor(column, scale).fit(train)
+    booster = models["booster"]
+    for name in [n for n in models if n != "booster"]:
+        models[f"blend_{name}"] = BlendRegressor(booster, models[name]).fit()
     return models
 
 
@@ -315,8 +374,8 @@ def fit_models(training_set: pd.DataFrame, config: ModelConfig, horizon_days: in
         "clv": pick_served(clv_scores, higher_is_better=False),
     }
     best_baseline = {
-        "churn": pick_served({k: v for k, v in churn_scores.items() if k != "booster"}, True),
-        "clv": pick_served({k: v for k, v in clv_scores.items() if k != "booster"}, False),
+        "churn": pick_served({k: v for k, v in churn_scores.items() if is_baseline(k)}, True),
+        "clv": pick_served({k: v for k, v in clv_scores.items() if is_baseline(k)}, False),
     }
     for task in ("churn", "clv"):
         prefix = f"{task}_{served[task]}_"

@@ -39,6 +39,8 @@ SKOPS_TRUSTED_TYPES = [
     "numpy.dtype",  # SimpleImputer keeps its fit dtype (logistic baseline, when it serves)
     "tasks.modeling.ColumnClassifier",
     "tasks.modeling.ColumnRegressor",
+    "tasks.modeling.BlendClassifier",
+    "tasks.modeling.BlendRegressor",
 ]
 CHURN_CANDIDATES = {
     "booster": "gradient boosting (calibrated)",
@@ -46,12 +48,19 @@ CHURN_CANDIDATES = {
     "bgnbd": "BG/NBD",
     "pnbd": "Pareto/NBD",
     "recency": "recency",
+    "blend_logistic": "mean of boosting and logistic",
+    "blend_bgnbd": "mean of boosting and BG/NBD",
+    "blend_pnbd": "mean of boosting and Pareto/NBD",
+    "blend_recency": "mean of boosting and recency",
 }
 CLV_CANDIDATES = {
     "booster": "gradient boosting (Poisson)",
     "bgnbd_gg": "BG/NBD x Gamma-Gamma",
     "pnbd_gg": "Pareto/NBD x Gamma-Gamma",
     "trailing_spend": "trailing 90-day spend",
+    "blend_bgnbd_gg": "mean of boosting and BG/NBD x GG",
+    "blend_pnbd_gg": "mean of boosting and Pareto/NBD x GG",
+    "blend_trailing_spend": "mean of boosting and trailing spend",
 }
 
 

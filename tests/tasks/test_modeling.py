@@ -61,3 +61,34 @@ def test_metric_helpers():
     assert lift == 10 and capture == 1
     actual = np.array([1.0, 2.0, 3.0, 10.0])
     assert normalized_gini(actual, actual) == pytest.approx(1.0)
+
+
+def test_blends_are_candidates_not_baselines_and_average_their_parts(tmp_path):
+    from tasks.modeling import BlendRegressor, is_baseline, predict_clv
+    from tasks.registry import SKOPS_TRUSTED_TYPES
+
+    data = training_set()
+    result = fit_models(data, ModelConfig(max_iter=50), 90)
+    assert "clv_blend_trailing_spend_rmse" in result.metrics
+    assert "churn_blend_logistic_roc_auc" in result.metrics
+    assert not is_baseline("blend_trailing_spend") and not is_baseline("booster")
+    assert is_baseline("trailing_spend") and is_baseline("logistic")
+    # the best baseline is never a blend: the bar stays the textbook models
+    assert not result.served["clv_best_baseline"].startswith("blend_")
+    # a blend is the mean of its parts and survives the registry's skops round trip
+    import skops.io
+
+    from tasks.modeling import ColumnRegressor, build_clv_model, matrix
+
+    holdout = data[data["ROLE"] == "holdout"]
+    booster = build_clv_model(ModelConfig(max_iter=20)).fit(
+        matrix(data, FEATURE_NAMES), data["FUTURE_VALUE"]
+    )
+    trailing = ColumnRegressor("SPEND_90").fit(data)
+    blend = BlendRegressor(booster, trailing).fit()
+    expected = (predict_clv(booster, holdout) + predict_clv(trailing, holdout)) / 2
+    np.testing.assert_allclose(predict_clv(blend, holdout), expected)
+    path = tmp_path / "blend.skops"
+    skops.io.dump(blend, path)
+    loaded = skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES)  # what MLflow loads with
+    np.testing.assert_allclose(predict_clv(loaded, holdout), expected)
