@@ -11,7 +11,8 @@ from tasks.policy import Policy, PolicyError, ScoringPolicy, load_policy
 
 def test_defaults_are_generic(tmp_path):
     policy = Policy()
-    assert policy.ingest.earliest_date.year == 1900 and policy.ingest.statuses == ()
+    assert policy.ingest.earliest_date.year == 1900 and policy.ingest.channels == ()
+    assert "approved" in policy.ingest.statuses  # the one status that counts as a purchase
     assert policy.labels.churn_rate_max > 0.9  # a low-frequency retailer may see 70 %
     assert policy.features.lookback_days == 0  # every customer who ever bought is scored
 
