@@ -56,8 +56,10 @@ WINDOW_TOTALS = {
     "SPEND_90": 90,
     "SPEND_180": 180,
     "SPEND_360": 360,
-    "ACTIVE_MONTHS_12": 360,
 }
+# Counts of periods with a purchase, as (periods, days per period): drift compares them only
+# when most customers' history covers the whole window.
+WINDOW_PERIODS = {"ACTIVE_MONTHS_12": (12, 30)}
 # Pareto/NBD is fitted at the holdout and scoring cut-offs only: a baseline, not a feature.
 BASELINE_COLUMNS = {
     "PNBD_P_NO_PURCHASE": "Pareto/NBD probability of no purchase in the horizon.",

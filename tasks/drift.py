@@ -11,7 +11,7 @@ import pandas as pd
 
 from tasks import registry
 from tasks.artifacts import publish_markdown
-from tasks.catalogue import CUMULATIVE_FEATURES, WINDOW_TOTALS
+from tasks.catalogue import CUMULATIVE_FEATURES, WINDOW_PERIODS, WINDOW_TOTALS
 from tasks.modeling import model_features, predict_churn
 from tasks.warehouse import Warehouse
 
@@ -26,6 +26,7 @@ class DriftReport:
     reference_as_of: dt.date
     psi: dict[str, float]
     threshold: float
+    not_compared: tuple[str, ...] = ()  # grow by construction, or window not yet observed
 
     @property
     def drifted(self) -> list[str]:
@@ -63,7 +64,7 @@ def fetch_features(wh: Warehouse, dates: list[dt.date]) -> pd.DataFrame:
 
 
 def comparable(frame: pd.DataFrame, feature: str) -> np.ndarray | None:
-    """FEATURE as compared across cut-offs: totals per observed day (None: skip).
+    """FEATURE as compared across cut-offs: totals per observed day (None: not comparable).
 
     Lifetime totals are divided by tenure, window totals by the part of the window the
     customer's history covers: a young log (or customer) then compares like with like, and
@@ -72,9 +73,14 @@ def comparable(frame: pd.DataFrame, feature: str) -> np.ndarray | None:
     if feature == "TENURE_DAYS":
         return None  # grows by exactly the days between the cut-offs
     values = frame[feature].to_numpy(float)
-    if feature not in CUMULATIVE_FEATURES and feature not in WINDOW_TOTALS:
+    if feature not in CUMULATIVE_FEATURES and feature not in WINDOW_TOTALS | WINDOW_PERIODS:
         return values
     tenure = frame["TENURE_DAYS"].to_numpy(float)
+    if feature in WINDOW_PERIODS:
+        # A count of periods has no per-day rate: it is comparable only once most customers'
+        # history covers the whole window (a young log's reference is left out, not alarmed).
+        periods, days = WINDOW_PERIODS[feature]
+        return values if np.nanmedian(tenure) >= periods * days else None
     observed = np.minimum(tenure, WINDOW_TOTALS.get(feature, np.inf))
     return values / np.where(observed > 0, observed, np.nan)
 
@@ -91,16 +97,18 @@ def compute_drift(
     """PSI for every model feature and, given a model, for its churn score."""
     if current.empty or reference.empty:
         raise ValueError("drift needs features at both the reference and the scoring cut-off")
-    psi = {}
+    psi, skipped = {}, []
     for f in features:
         ref, cur = comparable(reference, f), comparable(current, f)
         if ref is not None and cur is not None:
             psi[f] = population_stability(ref, cur)
+        else:
+            skipped.append(f)
     if churn_model is not None:
         psi[SCORE_FEATURE] = population_stability(
             predict_churn(churn_model, reference), predict_churn(churn_model, current)
         )
-    return DriftReport(as_of, reference_as_of, psi, threshold)
+    return DriftReport(as_of, reference_as_of, psi, threshold, tuple(skipped))
 
 
 def record_drift(wh: Warehouse, report: DriftReport, run_id: str) -> int:
@@ -125,6 +133,8 @@ def drift_markdown(report: DriftReport) -> str:
     lines = [
         f"### Drift at {report.as_of} vs training reference {report.reference_as_of}",
         f"Drifted (PSI > {report.threshold}): {', '.join(report.drifted) or 'none'}",
+        f"Not compared (grow by construction or window longer than the history): "
+        f"{', '.join(report.not_compared) or 'none'}",
         "",
         "| feature | PSI | drifted |",
         "|---|---|---|",

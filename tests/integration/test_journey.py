@@ -93,6 +93,9 @@ def test_whole_log_beats_the_btyd_classics_after_the_as_of(log, tmp_path):
     served = report["churn served"]
     assert served["ece"] <= 0.05
     for name in ("churn bgnbd", "churn pnbd", "churn recency"):
-        assert served["roc_auc"] >= report[name]["roc_auc"], name
+        assert served["roc_auc"] > report[name]["roc_auc"], name
     clv = report["clv served"]
+    for name in ("clv bgnbd_gg", "clv pnbd_gg", "clv trailing_spend"):
+        assert clv["rmse"] < report[name]["rmse"], name
+        assert clv["spearman"] >= report[name]["spearman"], name
     assert abs(clv["total_predicted"] / clv["total_actual"] - 1) <= 0.15
