@@ -91,22 +91,12 @@ class LabelPolicy(Section):
 
 
 class FeaturePolicy(Section):
-    """Which customers get features, and how categories group."""
+    """Which customers get features, and whether the BTYD models are fitted."""
 
     lookback_days: int = Field(
         0, ge=0, description="Score customers who bought in this many days; 0 = ever."
     )
     btyd: bool = Field(True, description="Fit BG/NBD, Pareto/NBD and Gamma-Gamma at each cut-off.")
-    category_groups: dict[str, tuple[str, ...]] = Field(
-        default_factory=dict, description="Spend-share features: group -> categories."
-    )
-
-    @model_validator(mode="after")
-    def check_groups(self) -> FeaturePolicy:
-        """Group names become column values; at most three share features exist."""
-        if len(self.category_groups) > 3:
-            raise ValueError("at most three category_groups (they fill three share features)")
-        return self
 
 
 class ScoringPolicy(Section):
