@@ -40,7 +40,6 @@ def feature_rows(n: int = 20) -> pd.DataFrame:
             "RECENCY_DAYS": 5.0,
             "TXN_COUNT_LIFETIME": 3.0,
             "DECLINE_RATE_90": 0.1,
-            "SPEND_TREND_90": 0.2,
             "TENURE_DAYS": 400.0,
         }
     )
