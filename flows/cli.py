@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
+import logging
 import os
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 
 import typer
 
+from flows.terminal import log_path, logged_to, quiet_environment
 from tasks.params import DEFAULTS
 
 app = typer.Typer(
@@ -42,8 +45,7 @@ def use_home(home: Path | None) -> None:
     """Make --home visible to the flows (they read settings from the environment)."""
     if home is not None:
         os.environ["LIFELINE_HOME"] = str(home)
-    # The temporary local API migrates its database on first start: slower than 20 s here.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+    quiet_environment()
 
 
 def parse_date(value: str | None) -> dt.date | None:
@@ -102,13 +104,40 @@ def make_params(model: Any, **values: Any) -> Any:
         fail(f"{where}: {err['msg']} (got {err.get('input')!r})")
 
 
+def input_errors() -> tuple[type[BaseException], ...]:
+    """Errors that mean bad input or setup (exit 2), not a failed stage (exit 1)."""
+    from tasks.errors import ConfigurationError
+    from tasks.identifiers import UnsafeIdentifierError
+    from tasks.ingest.errors import IngestError
+    from tasks.policy import PolicyError
+
+    return (ConfigurationError, IngestError, PolicyError, UnsafeIdentifierError)
+
+
+def describe_error(exc: BaseException) -> str:
+    """The first line of an error; our own errors already speak the user's words."""
+    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    if type(exc).__module__.split(".")[0] in ("tasks", "flows") and first:
+        return first
+    return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
+
+
 def run_flow(flow_fn: Any, params: Any) -> Any:
-    """Run a flow; any failure becomes one line on stderr and exit code 1."""
-    try:
-        return flow_fn(**params.model_dump())
-    except Exception as exc:  # the flow's own state and logs keep the traceback
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
-        fail(f"{type(exc).__name__}: {first}", code=1)
+    """Run a flow, logging to a file; any failure is one line on stderr and exit code 1."""
+    from tasks.settings import load_settings
+
+    path = log_path(load_settings().home_dir, flow_fn.name)
+    with logged_to(path):
+        try:
+            return flow_fn(**params.model_dump())
+        except Exception as exc:  # the log file, the flow's state and its logs keep the trace
+            logging.getLogger("lifeline").exception("%s failed", flow_fn.name)
+            message = f"{describe_error(exc)} (log: {path})"
+            code = 2 if isinstance(exc, input_errors()) else 1
+    # Outside the except block, with the traceback's frames collected: they hold warehouse
+    # connections, which would otherwise still be alive when the interpreter shuts down.
+    gc.collect()
+    fail(message, code=code)
 
 
 def gate_line(gates: dict[str, str]) -> str:
@@ -409,6 +438,12 @@ def bench(
 
     result = run_bench(customers, transactions, snapshots, home, pandas_limit, seed, horizon_days)
     typer.echo(json.dumps(result, indent=2))
+
+
+@app.callback()
+def calm() -> None:
+    """Churn and CLV pipelines: Prefect flows over DuckDB or Snowflake."""
+    quiet_environment()  # before any command imports Prefect or MLflow
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tasks.errors import ConfigurationError
 from tasks.identifiers import validate_identifier
 
 
@@ -101,6 +102,7 @@ def publish_lock(settings: Any, run_id: str) -> Iterator[None]:
         return
     # Runs on different machines share only the Prefect API: a global concurrency limit of 1
     # (created by `lifeline blocks`); strict, so a missing limit is an error, not a free pass.
+    from prefect.concurrency.asyncio import ConcurrencySlotAcquisitionError
     from prefect.concurrency.sync import concurrency
 
     name = publish_limit_name(settings.snowflake_database)
@@ -111,3 +113,10 @@ def publish_lock(settings: Any, run_id: str) -> Iterator[None]:
         raise RunInProgressError(
             f"another Lifeline run holds the concurrency limit {name}; nothing was written"
         ) from exc
+    except ConcurrencySlotAcquisitionError as exc:
+        if "must be created" not in str(exc):
+            raise
+        raise ConfigurationError(
+            f"the Prefect concurrency limit {name} does not exist on this Prefect API: "
+            "create it with `lifeline blocks`"
+        ) from None

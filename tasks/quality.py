@@ -40,6 +40,10 @@ SUPPORTED = {
 class QualityGateError(RuntimeError):
     """A critical expectation failed; nothing downstream may be written."""
 
+    def __init__(self, message: str, checks: str = "") -> None:
+        super().__init__(message)
+        self.checks = checks or message  # the failed checks alone, without suite and table
+
 
 @dataclass
 class ExpectationResult:
@@ -258,10 +262,14 @@ def unexpected_rows(
     columns: set[str],
     parameters: dict,
 ) -> list[dict]:
-    """Up to 5 failing rows, by the suite's index columns (GX's unexpected_index_list)."""
+    """Up to 5 failing rows: the suite's index columns (GX's unexpected_index_list) and the
+    checked column's own values, which are what a person recognises."""
     params: dict[str, Any] = {}
     predicate = violation_sql(expectation, index, params, parameters)
     index_cols = [c for c in suite.get("meta", {}).get("index_columns", []) if c in columns]
+    checked = expectation.get("kwargs", {}).get("column")
+    if checked in columns and checked not in index_cols:
+        index_cols.append(checked)
     if not predicate or not index_cols:
         return []
     keys = ", ".join(quote_identifier(c, 1) for c in index_cols)
@@ -269,13 +277,21 @@ def unexpected_rows(
     return rows.astype(str).to_dict("records")
 
 
+def describe_failure(r: ExpectationResult) -> str:
+    """One failed check: its name, how many rows, and example values of its column."""
+    values = list(dict.fromkeys(e[r.column] for e in r.examples if r.column in e))
+    if r.unexpected_count and values:
+        shown = ", ".join(repr(v) for v in values[:3])
+        return f"{r.label}: {r.unexpected_count:,} row(s), e.g. {r.column}={shown}"
+    if r.unexpected_count:
+        return f"{r.label}: {r.unexpected_count:,} row(s)"
+    return f"{r.label}: observed {r.observed!r}"
+
+
 def failure_summary(result: SuiteResult, blocking_only: bool = False) -> str:
-    """Each failed expectation with what was observed (and example rows), on one line."""
+    """Each failed expectation with how many rows and example values, on one line."""
     failed = result.blocking if blocking_only else result.failed
-    return "; ".join(
-        f"{r.label} observed {r.observed!r}" + (f" e.g. {r.examples}" if r.examples else "")
-        for r in failed
-    )
+    return "; ".join(describe_failure(r) for r in failed)
 
 
 def failure_message(result: SuiteResult) -> str:
@@ -336,5 +352,5 @@ def validate_dataset(
     record_result(wh, result, run_id)
     publish_markdown(f"quality-{suite.replace('_', '-')}", result_markdown(result))
     if not result.success:
-        raise QualityGateError(failure_message(result))
+        raise QualityGateError(failure_message(result), failure_summary(result, True))
     return result

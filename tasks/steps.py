@@ -76,6 +76,10 @@ def run_session(
     The policy file is read and validated first: a bad file stops the run before any work.
     """
     policy = settings.load_policy()
+    if settings.target == "snowflake":  # credentials before the lock: the likelier mistake
+        from tasks.warehouse.snowflake import check_credentials
+
+        check_credentials(settings)
     with publish_lock(settings, run_id):
         wh = open_warehouse(settings)
         drop_stale_staging(wh)  # a killed run's leftovers; safe: we hold the publish lock

@@ -224,7 +224,7 @@ def gate_load(
     try:
         quality.validate_dataset(wh, RAW_SUITE, staging, run_id, dict(parameters))
     except quality.QualityGateError as exc:
-        raise LoadRejectedError(f"{uri}: rejected by the raw gate: {exc}") from None
+        raise LoadRejectedError(f"{uri}: rejected by the raw gate: {exc.checks}") from None
 
 
 def ingest_transaction_file(

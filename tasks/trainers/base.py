@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from tasks.errors import ConfigurationError
 from tasks.modeling import ModelConfig, TrainResult
 
 if TYPE_CHECKING:
@@ -11,7 +12,7 @@ if TYPE_CHECKING:
     from tasks.warehouse import Warehouse
 
 
-class TrainerUnavailableError(RuntimeError):
+class TrainerUnavailableError(ConfigurationError):
     """A trainer that cannot run here (unknown, or missing its account/credentials)."""
 
 

@@ -149,7 +149,12 @@ class DuckDBWarehouse(Warehouse):
         self.con.rollback()
 
     def close(self) -> None:
-        self.con.close()
+        # Drop the connection object too: a failed run's traceback (kept by Prefect's engine
+        # threads past interpreter exit) still reaches this adapter, and a live DuckDB object
+        # at shutdown makes nanobind print its leak report.
+        con, self.con = self.con, None
+        if con is not None:
+            con.close()
 
     def describe(self) -> str:
         return f"DuckDB file {self.path}"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from tasks.errors import ConfigurationError
 from tasks.identifiers import quote_identifier, validate_identifier
 from tasks.warehouse.base import Warehouse, engine_type
 
@@ -101,6 +102,18 @@ class SnowflakeWarehouse(Warehouse):
         return f"Snowflake database {self.database or '(connection default)'}"
 
 
+def check_credentials(settings: LifelineSettings) -> None:
+    """Raise ConfigurationError unless some way to connect is configured."""
+    if settings.snowflake_connector_block or settings.snowflake_connection_name:
+        return
+    if not (settings.snowflake_account and settings.snowflake_user):
+        raise ConfigurationError(
+            "LIFELINE_TARGET=snowflake needs LIFELINE_SNOWFLAKE_CONNECTOR_BLOCK, "
+            "LIFELINE_SNOWFLAKE_CONNECTION_NAME, or LIFELINE_SNOWFLAKE_ACCOUNT + _USER + "
+            "_PRIVATE_KEY_PATH"
+        )
+
+
 def connect_snowflake(settings: LifelineSettings) -> Any:
     """Open a connector connection from the configured block, connections.toml or key pair."""
     import snowflake.connector
@@ -120,12 +133,7 @@ def connect_snowflake(settings: LifelineSettings) -> Any:
         return snowflake.connector.connect(
             connection_name=settings.snowflake_connection_name, **timeouts
         )
-    if not (settings.snowflake_account and settings.snowflake_user):
-        raise RuntimeError(
-            "LIFELINE_TARGET=snowflake needs LIFELINE_SNOWFLAKE_CONNECTOR_BLOCK, "
-            "LIFELINE_SNOWFLAKE_CONNECTION_NAME, or LIFELINE_SNOWFLAKE_ACCOUNT + _USER + "
-            "_PRIVATE_KEY_PATH"
-        )
+    check_credentials(settings)
     passphrase = settings.snowflake_private_key_passphrase
     return snowflake.connector.connect(
         account=settings.snowflake_account,
