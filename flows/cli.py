@@ -8,12 +8,19 @@ import json
 import logging
 import os
 import sys
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from flows.terminal import log_path, logged_to, quiet_environment
+from flows.terminal import (
+    log_path,
+    logged_to,
+    progress_display,
+    quiet_environment,
+    wants_progress,
+)
 from tasks.params import DEFAULTS
 
 app = typer.Typer(
@@ -127,7 +134,8 @@ def run_flow(flow_fn: Any, params: Any) -> Any:
     from tasks.settings import load_settings
 
     path = log_path(load_settings().home_dir, flow_fn.name)
-    with logged_to(path):
+    shown = progress_display() if wants_progress() else nullcontext()
+    with logged_to(path), shown:
         try:
             return flow_fn(**params.model_dump())
         except Exception as exc:  # the log file, the flow's state and its logs keep the trace

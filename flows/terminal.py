@@ -20,6 +20,7 @@ QUIET_ENVIRONMENT = {
     # The temporary local API must not try to send telemetry (offline: an ERROR per run,
     # and a "database is locked" traceback while it migrates its sqlite file).
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "1",  # the client's side of the same (and its opt-out banner on a TTY)
     # Prefect's console handlers: only what stops a run would reach the terminal, and the
     # CLI prints that itself as one line; the log file and the Prefect API get everything.
     "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
@@ -35,6 +36,7 @@ def quiet_environment() -> None:
     """Default the settings that keep Prefect and MLflow off the terminal."""
     if os.environ.get("LIFELINE_VERBOSE"):
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        os.environ.setdefault("DO_NOT_TRACK", "1")
         return
     for key, value in QUIET_ENVIRONMENT.items():
         os.environ.setdefault(key, value)
@@ -51,7 +53,9 @@ def log_path(home: Path, command: str) -> Path:
 @contextmanager
 def logged_to(path: Path) -> Iterator[Path]:
     """Send every log record (warnings and MLflow's included) to PATH while inside."""
-    from mlflow.utils import logging_utils
+    from contextlib import nullcontext
+
+    from mlflow.utils.autologging_utils import MlflowEventsAndWarningsBehaviorGlobally
 
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
@@ -61,14 +65,67 @@ def logged_to(path: Path) -> Iterator[Path]:
     for logger in loggers:
         logger.addHandler(handler)
     logging.captureWarnings(True)
-    mlflow_stream = logging_utils.MLFLOW_LOGGING_STREAM.enabled
-    if not os.environ.get("LIFELINE_VERBOSE"):
-        logging_utils.disable_logging()  # its own stream prints to stderr, not via handlers
+    # MLflow prints its events ("Successfully registered model ...") on its own stream, not
+    # through handlers; this counted switch keeps it off even when MLflow nests its own.
+    silence = (
+        nullcontext()
+        if os.environ.get("LIFELINE_VERBOSE")
+        else MlflowEventsAndWarningsBehaviorGlobally(
+            disable_event_logs=True, disable_warnings=False, reroute_warnings=False
+        )
+    )
     try:
-        yield path
+        with silence:
+            yield path
     finally:
-        logging_utils.MLFLOW_LOGGING_STREAM.enabled = mlflow_stream
         logging.captureWarnings(False)
         for logger in loggers:
             logger.removeHandler(handler)
         handler.close()
+
+
+def wants_progress() -> bool:
+    """Progress bars only for a person: a TTY on stderr, not CI, not asked to be quiet."""
+    import sys
+
+    if os.environ.get("CI") or os.environ.get("LIFELINE_NO_PROGRESS"):
+        return False
+    return sys.stderr.isatty()
+
+
+@contextmanager
+def progress_display(console: object | None = None) -> Iterator[None]:
+    """Show the units' progress reports as rich progress bars on stderr (transient)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    from tasks import progress
+
+    bars = Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description:<24}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console or Console(stderr=True),
+        transient=True,
+    )
+    tasks: dict[str, int] = {}
+
+    def show(stage: str, done: int, total: int | None) -> None:
+        if stage not in tasks:
+            for other in tasks.values():  # a new stage: the earlier one is over
+                bars.remove_task(other)
+            tasks.clear()
+            tasks[stage] = bars.add_task(stage, total=total)
+        bars.update(tasks[stage], completed=done, total=total)
+
+    with bars, progress.listening(show):
+        yield

@@ -15,6 +15,8 @@ from contextlib import contextmanager
 import numpy as np
 import pandas as pd
 
+from tasks import progress
+
 # Columns added to the features (NULL where a model was not fitted).
 BGNBD_COLUMNS = (
     "BGNBD_P_ALIVE",
@@ -177,7 +179,9 @@ def btyd_features(
     a baseline there, and costs several times a BG/NBD fit. Returns the frame and problems.
     """
     frames, problems = [], []
-    for as_of, group in rfm.groupby("AS_OF_DATE", sort=True):
+    groups = rfm.groupby("AS_OF_DATE", sort=True)
+    for done, (as_of, group) in enumerate(groups):
+        progress.advance("BTYD fits (cut-offs)", done, groups.ngroups)
         group = group.reset_index(drop=True)
         try:
             predicted = predict_cutoff(group, horizon_days, as_of in pareto_cutoffs)
@@ -185,6 +189,7 @@ def btyd_features(
             problems.append(f"cut-off {as_of}: {exc}")
             predicted = pd.DataFrame(index=group.index, columns=list(BTYD_COLUMNS), dtype=float)
         frames.append(pd.concat([group[["CUSTOMER_ID", "AS_OF_DATE"]], predicted], axis=1))
+    progress.advance("BTYD fits (cut-offs)", groups.ngroups, groups.ngroups)
     columns = ["CUSTOMER_ID", "AS_OF_DATE", *BTYD_COLUMNS]
     frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
     return frame[columns], problems

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from tasks import progress
 from tasks.artifacts import in_flow_run, publish_table
 from tasks.warehouse import Warehouse
 
@@ -53,7 +54,8 @@ class RunLog:
 
     @contextmanager
     def step(self, name: str) -> Iterator[None]:
-        """Time one step of the run."""
+        """Time one step of the run (and report it as progress)."""
+        progress.advance(name)
         start = time.perf_counter()
         try:
             yield

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from tasks import registry
+from tasks import progress, registry
 from tasks.artifacts import publish_table
 from tasks.failpoints import failpoint
 from tasks.identifiers import quote_identifier
@@ -83,6 +83,7 @@ def score_to_staging(
         frame = score_frame(batch, *models, versions, run_id, scored_at, policy)
         wh.load_staging(frame, staging)
         rows += len(frame)
+        progress.advance("score (customers)", rows)
     if rows == 0:
         raise ValueError(f"no features at {as_of}: run the features stage for this date first")
     failpoint("scores.after_staging")

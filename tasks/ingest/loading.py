@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from tasks import quality
+from tasks import progress, quality
 from tasks.failpoints import failpoint
 from tasks.identifiers import quote_identifier
 from tasks.ingest.errors import IngestError
@@ -333,7 +333,8 @@ def ingest_source(
         loaded = ingest_customer_file(wh, uri, run_id)
         report.customers_loaded += loaded or 0
     problems = []
-    for uri in txn_files:
+    for done, uri in enumerate(txn_files):
+        progress.advance("ingest (files)", done, len(txn_files))
         try:
             result = ingest_transaction_file(
                 wh, uri, mapping, run_id, date_format, max_ts, policy, order_lines
