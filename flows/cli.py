@@ -201,10 +201,26 @@ def print_summary(result: dict[str, Any]) -> None:
         f"{result.get('drift_threshold')}",
         f"  warehouse     {result.get('warehouse')} (dashboards read ML.CUSTOMER_360)",
         f"  step seconds  {json.dumps(result.get('seconds', {}))}",
-        "  Prefect UI    run `prefect server start` and open http://127.0.0.1:4200/runs",
     ]
     lines += [f"  warning       {w}" for w in result.get("warnings", [])]
+    lines += next_steps()
     typer.echo("\n".join(lines))
+
+
+def next_steps() -> list[str]:
+    """The three things a user can do after a run, with this home's paths."""
+    from tasks.settings import load_settings
+
+    settings = load_settings()
+    home = f" --home {settings.home}" if os.environ.get("LIFELINE_HOME") else ""
+    return [
+        "Next:",
+        "  runs     .venv/bin/prefect server start, then open http://127.0.0.1:4200/runs",
+        f"  models   .venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri}, "
+        "then open http://127.0.0.1:5000",
+        f"  your log .venv/bin/lifeline run{home} --source FILE --column customer_id=ID "
+        "--column txn_ts=DATE --column amount=AMOUNT",
+    ]
 
 
 @app.command()
