@@ -395,6 +395,22 @@ def blocks(env: str = typer.Option("dev", "--env", help="dev or prod")) -> None:
 
 
 @app.command()
+def doctor(
+    trainer: str = typer.Option(DEFAULTS.trainer, "--trainer", help="The trainer to check."),
+    home: Path = HOME,
+) -> None:
+    """Check settings, policy, warehouse, trainer, S3, MLflow and Prefect; one line each."""
+    use_home(home)
+    from tasks.doctor import run_checks
+
+    checks = run_checks(check_trainer(trainer))
+    typer.echo("\n".join(c.line() for c in checks))
+    failed = [c.name for c in checks if not c.ok]
+    if failed:
+        fail(f"{len(failed)} check(s) failed: {', '.join(failed)}", code=1)
+
+
+@app.command()
 def evaluate(
     as_of: str = typer.Option(..., "--as-of", help="The scored cut-off, YYYY-MM-DD."),
     horizon_days: int = HORIZON,

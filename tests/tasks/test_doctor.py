@@ -1,0 +1,88 @@
+"""`lifeline doctor`: passes on the local default, names the fix for each missing piece."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+
+import pytest
+
+from tasks.doctor import check_mlflow, check_prefect, run_checks
+from tasks.settings import load_settings
+
+
+@pytest.fixture(autouse=True)
+def local_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("LIFELINE_HOME", str(tmp_path / "home"))
+    for name in ("LIFELINE_TARGET", "LIFELINE_MLFLOW_TRACKING_URI", "LIFELINE_S3_BUCKET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+
+
+def verdicts(checks) -> dict[str, tuple[bool, str]]:
+    return {c.name: (c.ok, c.line()) for c in checks}
+
+
+def test_local_default_passes():
+    found = verdicts(run_checks("local"))
+    assert all(ok for ok, _ in found.values()), found
+    assert {"settings", "policy", "warehouse", "trainer", "mlflow", "prefect"} <= set(found)
+
+
+def test_snowflake_and_sagemaker_without_their_settings_fail_with_hints(monkeypatch):
+    monkeypatch.setenv("LIFELINE_TARGET", "snowflake")
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # nothing listens there
+    found = verdicts(run_checks("sagemaker"))
+    assert not found["warehouse"][0] and "LIFELINE_SNOWFLAKE_ACCOUNT" in found["warehouse"][1]
+    assert not found["trainer"][0] and "LIFELINE_S3_BUCKET" in found["trainer"][1]
+    assert "fix: set LIFELINE_MLFLOW_TRACKING_URI" in found["mlflow"][1]  # sqlite is per machine
+    assert not found["prefect"][0] and "fix: start the server" in found["prefect"][1]
+
+
+def test_bad_setting_and_bad_policy_are_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("LIFELINE_LOCK_WAIT_S", "-3")
+    assert "LIFELINE_LOCK_WAIT_S" in run_checks()[0].line()
+    monkeypatch.delenv("LIFELINE_LOCK_WAIT_S")
+    bad = tmp_path / "policy.toml"
+    bad.write_text("[labels]\nchurn_rate_max = 2\n")
+    monkeypatch.setenv("LIFELINE_POLICY_FILE", str(bad))
+    found = verdicts(run_checks())
+    assert not found["policy"][0] and "labels.churn_rate_max" in found["policy"][1]
+
+
+class Health(http.server.BaseHTTPRequestHandler):
+    """A stand-in answering like `mlflow server` does on /health."""
+
+    def do_GET(self):  # noqa: N802 - the http.server API
+        self.send_response(200 if self.path == "/health" else 404)
+        self.end_headers()
+        self.wfile.write(b"OK")
+
+    def log_message(self, *args):
+        pass
+
+
+def test_mlflow_server_health(monkeypatch):
+    server = http.server.HTTPServer(("127.0.0.1", 0), Health)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        assert check_mlflow(load_settings(mlflow_tracking_uri=url)).ok
+    finally:
+        server.shutdown()
+    down = check_mlflow(load_settings(mlflow_tracking_uri=url))
+    assert not down.ok and "start the tracking server" in down.line()
+
+
+def test_publish_limit_is_checked_on_the_prefect_api(prefect_harness):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    settings = load_settings(target="snowflake", snowflake_database="DOCTOR_DB")
+    lock = verdicts(check_prefect(settings))["lock"]
+    assert not lock[0] and "lifeline-publish-doctor_db missing; fix: run `lifeline blocks`" in lock[1]
+    with get_client(sync_client=True) as client:
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name="lifeline-publish-doctor_db", limit=1)
+        )
+    assert verdicts(check_prefect(settings))["lock"][0]
