@@ -80,7 +80,8 @@ def test_publish_limit_is_checked_on_the_prefect_api(prefect_harness):
 
     settings = load_settings(target="snowflake", snowflake_database="DOCTOR_DB")
     lock = verdicts(check_prefect(settings))["lock"]
-    assert not lock[0] and "lifeline-publish-doctor_db missing; fix: run `lifeline blocks`" in lock[1]
+    assert not lock[0]
+    assert "lifeline-publish-doctor_db missing; fix: run `lifeline blocks`" in lock[1]
     with get_client(sync_client=True) as client:
         client.create_global_concurrency_limit(
             GlobalConcurrencyLimitCreate(name="lifeline-publish-doctor_db", limit=1)
