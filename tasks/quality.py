@@ -268,7 +268,8 @@ def unexpected_rows(
     predicate = violation_sql(expectation, index, params, parameters)
     index_cols = [c for c in suite.get("meta", {}).get("index_columns", []) if c in columns]
     checked = expectation.get("kwargs", {}).get("column")
-    if checked in columns and checked not in index_cols:
+    nulls = expectation["type"] == "expect_column_values_to_not_be_null"  # nothing to show
+    if checked in columns and checked not in index_cols and not nulls:
         index_cols.append(checked)
     if not predicate or not index_cols:
         return []
@@ -279,10 +280,14 @@ def unexpected_rows(
 
 def describe_failure(r: ExpectationResult) -> str:
     """One failed check: its name, how many rows, and example values of its column."""
-    values = list(dict.fromkeys(e[r.column] for e in r.examples if r.column in e))
+    # The checked column's values when they mean something (not for nulls), else the rows' ids.
+    key = r.column if any(r.column in e for e in r.examples) else None
+    if key is None and r.examples:
+        key = next(iter(r.examples[0]), None)
+    values = list(dict.fromkeys(e[key] for e in r.examples if key in e))
     if r.unexpected_count and values:
         shown = ", ".join(repr(v) for v in values[:3])
-        return f"{r.label}: {r.unexpected_count:,} row(s), e.g. {r.column}={shown}"
+        return f"{r.label}: {r.unexpected_count:,} row(s), e.g. {key}={shown}"
     if r.unexpected_count:
         return f"{r.label}: {r.unexpected_count:,} row(s)"
     return f"{r.label}: observed {r.observed!r}"

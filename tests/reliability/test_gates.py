@@ -77,4 +77,4 @@ def test_null_customer_ids_fail_with_the_failing_rows(wh):
     null_check = failed["expect_column_values_to_not_be_null(CUSTOMER_ID)"]
     assert null_check.unexpected_count == 2
     assert null_check.examples == [{"TRANSACTION_ID": "T2"}, {"TRANSACTION_ID": "T7"}]
-    assert "'TRANSACTION_ID': 'T2'" in quality.failure_message(result)
+    assert "2 row(s), e.g. TRANSACTION_ID='T2', 'T7'" in quality.failure_message(result)
