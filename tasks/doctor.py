@@ -121,7 +121,7 @@ def check_mlflow(settings) -> Check:
                 "start the tracking server or correct LIFELINE_MLFLOW_TRACKING_URI",
             )
         return Check("mlflow", ok, f"{uri} healthy" if ok else f"{uri} unhealthy")
-    if settings.target == "snowflake" or os.environ.get("PREFECT_API_URL"):
+    if settings.target == "snowflake":  # deployed: workers on other machines share it
         return Check(
             "mlflow",
             False,
@@ -133,7 +133,9 @@ def check_mlflow(settings) -> Check:
 
 def check_prefect(settings) -> list[Check]:
     """The Prefect API answers; on Snowflake, the blocks and the publish limit exist."""
-    api = os.environ.get("PREFECT_API_URL")
+    from prefect.settings import PREFECT_API_URL
+
+    api = PREFECT_API_URL.value()  # the environment, a profile, or a test harness
     if not api:
         local = Check("prefect", True, "temporary local API (deployments need PREFECT_API_URL)")
         if settings.target != "snowflake":

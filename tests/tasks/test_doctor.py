@@ -30,9 +30,11 @@ def test_local_default_passes():
 
 
 def test_snowflake_and_sagemaker_without_their_settings_fail_with_hints(monkeypatch):
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
     monkeypatch.setenv("LIFELINE_TARGET", "snowflake")
-    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # nothing listens there
-    found = verdicts(run_checks("sagemaker"))
+    with temporary_settings({PREFECT_API_URL: "http://127.0.0.1:9/api"}):  # nothing listens
+        found = verdicts(run_checks("sagemaker"))
     assert not found["warehouse"][0] and "LIFELINE_SNOWFLAKE_ACCOUNT" in found["warehouse"][1]
     assert not found["trainer"][0] and "LIFELINE_S3_BUCKET" in found["trainer"][1]
     assert "fix: set LIFELINE_MLFLOW_TRACKING_URI" in found["mlflow"][1]  # sqlite is per machine
