@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import json
 import logging
 import os
@@ -52,7 +51,6 @@ def use_home(home: Path | None) -> None:
     """Make --home visible to the flows (they read settings from the environment)."""
     if home is not None:
         os.environ["LIFELINE_HOME"] = str(home)
-    quiet_environment()
 
 
 def parse_date(value: str | None) -> dt.date | None:
@@ -123,7 +121,9 @@ def input_errors() -> tuple[type[BaseException], ...]:
 
 def describe_error(exc: BaseException) -> str:
     """The first line of an error; our own errors already speak the user's words."""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
+    from tasks.errors import first_line
+
+    first = first_line(exc)
     if type(exc).__module__.split(".")[0] in ("tasks", "flows") and first:
         return first
     return f"{type(exc).__name__}: {first}" if first else type(exc).__name__
@@ -142,10 +142,7 @@ def run_flow(flow_fn: Any, params: Any) -> Any:
             logging.getLogger("lifeline").exception("%s failed", flow_fn.name)
             message = f"{describe_error(exc)} (log: {path})"
             code = 2 if isinstance(exc, input_errors()) else 1
-    # Outside the except block, with the traceback's frames collected: they hold warehouse
-    # connections, which would otherwise still be alive when the interpreter shuts down.
-    gc.collect()
-    fail(message, code=code)
+    fail(message, code=code)  # outside the except block: the exit carries no traceback
 
 
 def gate_line(gates: dict[str, str]) -> str:

@@ -11,7 +11,12 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from tasks.errors import ConfigurationError
+from tasks.errors import ConfigurationError, first_line
+
+
+def error_text(exc: BaseException) -> str:
+    """An error's first line for a check's verdict (its type when it has no message)."""
+    return first_line(exc, 200) or type(exc).__name__
 
 
 @dataclass
@@ -73,7 +78,7 @@ def check_warehouse(settings) -> Check:
             if settings.target == "snowflake"
             else "another process may hold the DuckDB file; check LIFELINE_HOME"
         )
-        return Check("warehouse", False, f"{type(exc).__name__}: {first_line(exc)}", hint)
+        return Check("warehouse", False, f"{type(exc).__name__}: {error_text(exc)}", hint)
     return Check("warehouse", True, detail)
 
 
@@ -100,7 +105,7 @@ def check_s3(settings) -> Check | None:
         return Check(
             "s3",
             False,
-            f"s3://{settings.s3_bucket}: {first_line(exc)}",
+            f"s3://{settings.s3_bucket}: {error_text(exc)}",
             "check AWS credentials and that the role may list and read the bucket",
         )
     return Check("s3", True, f"s3://{settings.s3_bucket} reachable")
@@ -117,7 +122,7 @@ def check_mlflow(settings) -> Check:
             return Check(
                 "mlflow",
                 False,
-                f"{uri}: {first_line(exc)}",
+                f"{uri}: {error_text(exc)}",
                 "start the tracking server or correct LIFELINE_MLFLOW_TRACKING_URI",
             )
         return Check("mlflow", ok, f"{uri} healthy" if ok else f"{uri} unhealthy")
@@ -160,7 +165,7 @@ def check_prefect(settings) -> list[Check]:
             Check(
                 "prefect",
                 False,
-                f"{api}: {first_line(exc)}",
+                f"{api}: {error_text(exc)}",
                 "start the server or correct PREFECT_API_URL / PREFECT_API_KEY",
             )
         )
@@ -185,14 +190,8 @@ def check_block(name: str) -> Check:
 
         SnowflakeConnector.load(name)
     except Exception as exc:  # noqa: BLE001 - missing or unreadable block
-        return Check("blocks", False, f"{name}: {first_line(exc)}", "run `lifeline blocks`")
+        return Check("blocks", False, f"{name}: {error_text(exc)}", "run `lifeline blocks`")
     return Check("blocks", True, f"SnowflakeConnector {name} loads")
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an error message."""
-    text = str(exc).strip()
-    return text.splitlines()[0][:200] if text else type(exc).__name__
 
 
 def run_checks(trainer: str = "local") -> list[Check]:

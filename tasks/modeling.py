@@ -63,8 +63,8 @@ def model_features(model: object) -> tuple[str, ...]:
     return tuple(str(c) for c in model.feature_names_in_)
 
 
-class BlendClassifier(ClassifierMixin, BaseEstimator):
-    """The mean of two fitted churn models' probabilities (booster with one baseline).
+class Blend(BaseEstimator):
+    """Two fitted models averaged (booster with one baseline): the shared inputs part.
 
     Averaging a flexible model with a simple one damps the booster's overfit to the few,
     often censored, training cut-offs a real log allows; the holdout decides if it serves.
@@ -74,11 +74,20 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
         self.first = first
         self.second = second
 
-    def fit(self, x: pd.DataFrame | None = None, y: np.ndarray | None = None) -> BlendClassifier:
+    def fit(self, x: pd.DataFrame | None = None, y: np.ndarray | None = None) -> Blend:
         """Record the union of both models' inputs (both are fitted already)."""
         names = dict.fromkeys(model_features(self.first) + model_features(self.second))
         self.feature_names_in_ = np.array(list(names), dtype=object)
         self.n_features_in_ = len(names)
+        return self
+
+
+class BlendClassifier(ClassifierMixin, Blend):
+    """The mean of two fitted churn models' probabilities."""
+
+    def fit(self, x: pd.DataFrame | None = None, y: np.ndarray | None = None) -> BlendClassifier:
+        """Record both models' inputs and the two classes."""
+        super().fit(x, y)
         self.classes_ = np.array([0, 1])
         return self
 
@@ -92,19 +101,8 @@ class BlendClassifier(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(x)[:, 1] >= 0.5).astype(int)
 
 
-class BlendRegressor(RegressorMixin, BaseEstimator):
-    """The mean of two fitted CLV models' predictions (booster with one baseline)."""
-
-    def __init__(self, first: object = None, second: object = None):
-        self.first = first
-        self.second = second
-
-    def fit(self, x: pd.DataFrame | None = None, y: np.ndarray | None = None) -> BlendRegressor:
-        """Record the union of both models' inputs (both are fitted already)."""
-        names = dict.fromkeys(model_features(self.first) + model_features(self.second))
-        self.feature_names_in_ = np.array(list(names), dtype=object)
-        self.n_features_in_ = len(names)
-        return self
+class BlendRegressor(RegressorMixin, Blend):
+    """The mean of two fitted CLV models' predictions."""
 
     def predict(self, x: pd.DataFrame) -> np.ndarray:
         """The mean of both models' predictions, never negative."""
