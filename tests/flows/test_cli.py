@@ -38,3 +38,32 @@ def test_generate_writes_a_portfolio(tmp_path):
     assert result.exit_code == 0, result.output
     assert (tmp_path / "p" / "customers" / "customers.parquet").exists()
     assert list((tmp_path / "p" / "transactions").glob("*.parquet"))
+
+
+def test_summary_lists_every_candidate_and_ends_with_next_steps(tmp_path, monkeypatch, capsys):
+    from flows.cli import print_summary
+
+    monkeypatch.setenv("LIFELINE_HOME", str(tmp_path / "h"))
+    metrics = {
+        "churn_roc_auc": 0.9,
+        "churn_ece": 0.01,
+        "churn_baseline_roc_auc": 0.8,
+        "churn_baseline_ece": 0.02,
+        "churn_booster_roc_auc": 0.9,
+        "churn_booster_ece": 0.01,
+        "churn_bgnbd_roc_auc": 0.8,
+        "churn_bgnbd_ece": 0.02,
+        "clv_rmse": 10.0,
+        "clv_spearman": 0.7,
+        "clv_blend_trailing_spend_rmse": 10.0,
+        "clv_blend_trailing_spend_spearman": 0.7,
+    }
+    print_summary({"metrics": metrics, "serving": ["gradient boosting serves: best"]})
+    out = capsys.readouterr().out.splitlines()
+    churn = next(line for line in out if "churn holdout" in line)
+    assert "booster 0.900/0.010" in churn and "bgnbd 0.800/0.020" in churn
+    assert "baseline" not in churn  # the served/baseline aliases are not candidates
+    assert "blend_trailing_spend 10.0/0.700" in next(line for line in out if "CLV holdout" in line)
+    assert "  serving       gradient boosting serves: best" in out
+    assert out[-4] == "Next:" and str(tmp_path / "h" / "mlflow.db") in out[-2]
+    assert "--home" in out[-1] and "--column customer_id=ID" in out[-1]
