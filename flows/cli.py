@@ -206,15 +206,28 @@ def print_summary(result: dict[str, Any]) -> None:
 
 def next_steps() -> list[str]:
     """The three things a user can do after a run, with this home's paths."""
+    from prefect.settings import PREFECT_API_URL
+
     from tasks.settings import load_settings
 
     settings = load_settings()
     home = f" --home {settings.home}" if os.environ.get("LIFELINE_HOME") else ""
+    api = PREFECT_API_URL.value()
+    runs = (
+        f"open {api.removesuffix('/').removesuffix('/api')}/runs"
+        if api
+        else ".venv/bin/prefect server start, then open http://127.0.0.1:4200/runs"
+    )
+    models = (
+        f"open {settings.tracking_uri}"
+        if settings.tracking_uri.startswith("http")
+        else f".venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri}, "
+        "then open http://127.0.0.1:5000"
+    )
     return [
         "Next:",
-        "  runs     .venv/bin/prefect server start, then open http://127.0.0.1:4200/runs",
-        f"  models   .venv/bin/mlflow ui --backend-store-uri {settings.tracking_uri}, "
-        "then open http://127.0.0.1:5000",
+        f"  runs     {runs}",
+        f"  models   {models}",
         f"  your log .venv/bin/lifeline run{home} --source FILE --column customer_id=ID "
         "--column txn_ts=DATE --column amount=AMOUNT",
     ]
@@ -398,13 +411,13 @@ def doctor(
 ) -> None:
     """Check settings, policy, warehouse, trainer, S3, MLflow and Prefect; one line each."""
     use_home(home)
-    from tasks.doctor import run_checks
+    from tasks.doctor import failure_line, run_checks
 
     checks = run_checks(check_trainer(trainer))
     typer.echo("\n".join(c.line() for c in checks))
-    failed = [c.name for c in checks if not c.ok]
-    if failed:
-        fail(f"{len(failed)} check(s) failed: {', '.join(failed)}", code=1)
+    line = failure_line(checks)
+    if line is not None:
+        fail(line, code=1)
 
 
 @app.command()

@@ -212,3 +212,21 @@ def run_checks(trainer: str = "local") -> list[Check]:
         found = step()
         checks += found if isinstance(found, list) else [found] if found else []
     return checks
+
+
+def failure_line(checks: list[Check]) -> str | None:
+    """The first failed check with its fix, naming the others; None when all pass."""
+    failed = [c for c in checks if not c.ok]
+    if not failed:
+        return None
+    first = failed[0]
+    fix = f"; fix: {first.hint}" if first.hint else ""
+    more = f" (also failed: {', '.join(c.name for c in failed[1:])})" if failed[1:] else ""
+    return f"doctor: {first.name}: {first.detail}{fix}{more}"
+
+
+def require_setup(trainer: str = "local") -> None:
+    """Raise ConfigurationError with the doctor's one line when any check fails."""
+    line = failure_line(run_checks(trainer))
+    if line is not None:
+        raise ConfigurationError(line)

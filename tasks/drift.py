@@ -12,6 +12,7 @@ import pandas as pd
 from tasks import registry
 from tasks.artifacts import publish_markdown
 from tasks.catalogue import CUMULATIVE_FEATURES, WINDOW_PERIODS, WINDOW_TOTALS
+from tasks.charts import CHART_DIR, charts_markdown, log_charts, psi_chart
 from tasks.modeling import model_features, predict_churn
 from tasks.warehouse import Warehouse
 
@@ -146,6 +147,25 @@ def drift_markdown(report: DriftReport) -> str:
     return "\n".join(lines)
 
 
+def log_drift_run(report: DriftReport, charts: dict[str, bytes]) -> str:
+    """One MLflow run per drift check: PSI per feature as metrics, the chart; its run id."""
+    import mlflow
+
+    with mlflow.start_run(run_name=f"drift-{report.as_of}", tags={"lifeline.kind": "drift"}) as run:
+        mlflow.log_params(
+            {
+                "as_of": str(report.as_of),
+                "reference_as_of": str(report.reference_as_of),
+                "threshold": str(report.threshold),
+                "not_compared": ",".join(report.not_compared) or "none",
+            }
+        )
+        mlflow.log_metrics({f"psi_{k}": v for k, v in report.psi.items() if np.isfinite(v)})
+        mlflow.log_metric("drifted_features", len(report.drifted))
+        log_charts(charts)
+    return run.info.run_id
+
+
 def monitor_drift(
     wh: Warehouse, settings: Any, as_of: dt.date, threshold: float, run_id: str
 ) -> DriftReport:
@@ -172,5 +192,8 @@ def monitor_drift(
         threshold,
     )
     record_drift(wh, report, run_id)
-    publish_markdown("drift", drift_markdown(report))
+    charts = {f"{CHART_DIR}/drift_psi.png": psi_chart(report.psi, threshold)}
+    mlflow_run = log_drift_run(report, charts)
+    pictures = charts_markdown(charts, settings.tracking_uri, mlflow_run)
+    publish_markdown("drift", f"{drift_markdown(report)}\n\n{pictures}")
     return report

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from tasks.artifacts import publish_markdown
+from tasks.charts import charts_markdown, log_charts, training_charts
 from tasks.modeling import (
     TrainResult,
     churn_metrics,
@@ -88,20 +89,34 @@ def pip_requirements() -> list[str]:
     ]
 
 
+def served_labels(result: TrainResult) -> dict[str, str]:
+    """{task: the served candidate's readable name}."""
+    return {
+        "churn": CHURN_CANDIDATES.get(result.served.get("churn", "booster"), "booster"),
+        "clv": CLV_CANDIDATES.get(result.served.get("clv", "booster"), "booster"),
+    }
+
+
 def log_training_run(
     result: TrainResult, params: dict[str, Any], holdout: pd.DataFrame
-) -> dict[str, str]:
-    """Log params, metrics, importances and both models; return {model name: version}."""
+) -> tuple[dict[str, str], str, dict[str, bytes]]:
+    """Log params, metrics, importances, charts and both models.
+
+    Returns ({model name: version}, the MLflow run id, {chart artifact path: PNG}).
+    """
     import mlflow
     from mlflow.models import infer_signature
 
     sample = holdout.head(200)
     logged = params | {f"served_{k}": v for k, v in result.served.items()}
-    with mlflow.start_run(run_name=f"train-{params.get('as_of')}"):
+    charts = training_charts(result, holdout, served_labels(result))
+    name = f"train-{params.get('as_of')}"
+    with mlflow.start_run(run_name=name, tags={"lifeline.kind": "train"}) as run:
         mlflow.log_params({k: str(v) for k, v in logged.items()})
         mlflow.log_metrics({k: v for k, v in result.metrics.items() if math.isfinite(v)})
         mlflow.log_dict(result.importances, "feature_importances.json")
         mlflow.log_dict({"features": list(result.features)}, "features.json")
+        log_charts(charts)
         versions = {}
         for name, model, output in (
             (CHURN_MODEL, result.churn_model, predict_churn(result.churn_model, sample)),
@@ -116,7 +131,7 @@ def log_training_run(
                 skops_trusted_types=SKOPS_TRUSTED_TYPES,
             )
             versions[name] = str(info.registered_model_version)
-    return versions
+    return versions, run.info.run_id, charts
 
 
 def champion(client: Any, name: str) -> Any | None:
@@ -238,12 +253,14 @@ def register_models(
 ) -> list[dict]:
     """Log to MLflow, register both models, apply the promotion policy, publish the card."""
     client = configure_mlflow(settings)
-    versions = log_training_run(result, params, holdout)
+    versions, run_id, charts = log_training_run(result, params, holdout)
     decisions = [
         promote(client, name, versions[name], model, holdout, margin)
         for name, model in ((CHURN_MODEL, result.churn_model), (CLV_MODEL, result.clv_model))
     ]
-    publish_markdown("model-card", model_card(params, result, decisions))
+    card = model_card(params, result, decisions)
+    pictures = charts_markdown(charts, settings.tracking_uri, run_id)
+    publish_markdown("model-card", f"{card}\n\n#### Holdout charts\n\n{pictures}")
     return decisions
 
 
@@ -285,7 +302,8 @@ def model_card(params: dict, result: TrainResult, decisions: list[dict]) -> str:
     """Markdown model card: every candidate on the holdout, the served ones, the registry."""
     lines = [
         f"### Lifeline models as of {params.get('as_of')} (trainer {params.get('trainer')})",
-        f"Rows: {result.rows}; features used: {len(result.features)}",
+        f"Rows: {result.rows.get('train', 0):,} training, {result.rows.get('holdout', 0):,} "
+        f"holdout; features used: {len(result.features)}",
         "",
         f"- churn: {serving_reason(result, 'churn')}",
         f"- CLV: {serving_reason(result, 'clv')}",

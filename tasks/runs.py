@@ -25,6 +25,13 @@ def current_run_id() -> str:
     return str(flow_run.id or f"local-{uuid.uuid4()}")
 
 
+def deployment_run() -> bool:
+    """Whether this flow run was started from a deployment (on a worker), not a CLI call."""
+    from prefect.runtime import deployment
+
+    return deployment.id is not None
+
+
 def run_logger() -> logging.Logger | logging.LoggerAdapter:
     """Prefect's run logger inside a flow run, else the `lifeline` logger."""
     if in_flow_run():

@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
+from tests.e2e.servers import ROOT, prefect, prefect_server
+
 POOL = "lifeline-process-e2e"
 DEPLOYMENTS = {"weekly-retrain", "daily-scoring", "hourly-ingest", "daily-features", "daily-drift"}
 PARAMS = {"customers": 600, "transactions": 60000, "horizon_days": 60, "seed": 11}
@@ -24,77 +18,12 @@ PARAMS = {"customers": 600, "transactions": 60000, "horizon_days": 60, "seed": 1
 pytestmark = pytest.mark.e2e
 
 
-def free_port() -> int:
-    """A TCP port nobody listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def clean_env(tmp: Path, api_url: str) -> dict[str, str]:
-    """This process's environment without Prefect/Lifeline settings, pointed at our server."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "LIFELINE_"))}
-    return env | {
-        "PREFECT_HOME": str(tmp / "prefect-home"),
-        "PREFECT_API_URL": api_url,
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_UI_ENABLED": "false",
-        "LIFELINE_HOME": str(tmp / "never-used"),  # the run must use the job's LIFELINE_HOME
-    }
-
-
-def prefect(env: dict, *args: str, cwd: Path = ROOT, timeout: int = 300) -> str:
-    """Run the prefect CLI non-interactively; fail the test with its output if it fails."""
-    done = subprocess.run(
-        [str(BIN / "prefect"), "--no-prompt", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-    return done.stdout + done.stderr
-
-
-def wait_healthy(url: str, server: subprocess.Popen, deadline_s: float = 240) -> None:
-    """Poll /health until the server answers (or died, or our deadline passed)."""
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        assert server.poll() is None, "prefect server exited during start-up"
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=5) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            time.sleep(1)
-    raise AssertionError(f"prefect server not healthy after {deadline_s} s")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """`prefect server start` on a free port with its own PREFECT_HOME; stopped afterwards."""
     tmp = tmp_path_factory.mktemp("prefect-e2e")
-    port = free_port()
-    api_url = f"http://127.0.0.1:{port}/api"
-    env = clean_env(tmp, api_url)
-    with open(tmp / "server.log", "w") as log:
-        proc = subprocess.Popen(
-            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    try:
-        wait_healthy(api_url, proc)
+    with prefect_server(tmp) as env:
         yield tmp, env
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
 
 
 def current_branch() -> str:
@@ -195,3 +124,17 @@ def test_deploy_from_prefect_yaml_and_run_with_a_worker(server):
     # the worker's run wrote to the job's LIFELINE_HOME, not the worker's own
     assert (home / "warehouse.duckdb").exists() and not (tmp / "never-used").exists()
     assert "Deployment step 'git_clone' completed successfully" in worker
+
+    # A worker without the deployed setup fails first, in one line, before any data moves.
+    bad_env = job_env | {"LIFELINE_TARGET": "snowflake", "LIFELINE_HOME": str(tmp / "bad-home")}
+    out = prefect(
+        env,
+        *("deployment", "run", "score/daily-scoring"),
+        *("--job-variable", f"env={json.dumps(bad_env)}"),
+    )
+    bad_id = out.split("UUID:")[1].split()[0]
+    prefect(env, "worker", "start", "--pool", POOL, "--run-once", cwd=worker_dir, timeout=900)
+    bad_run = asyncio.run(read_run(env["PREFECT_API_URL"], bad_id))[0]
+    assert bad_run.state.is_failed(), bad_run.state
+    assert "doctor: warehouse: LIFELINE_TARGET=snowflake needs" in bad_run.state.message
+    assert not (tmp / "bad-home" / "warehouse.duckdb").exists()

@@ -293,3 +293,42 @@ def test_clean_run_publishes_artifacts(first_run):
         "drift",
         "run-summary",
     } <= keys
+
+
+def test_charts_are_in_mlflow_and_the_prefect_artifacts_show_them(first_run):
+    import re
+
+    from mlflow import MlflowClient
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+    )
+
+    home, first, _, _ = first_run
+    mlflow = MlflowClient(tracking_uri=f"sqlite:///{home / 'mlflow.db'}")
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(
+                flow_run_id=ArtifactFilterFlowRunId(any_=[first["run_id"]]),
+                key=ArtifactFilterKey(any_=["model-card", "drift"]),
+            )
+        )
+    shown = {}
+    for artifact in artifacts:
+        for run_id, path in re.findall(r"MLflow run `(\w+)`, artifact `([\w/.]+)`", artifact.data):
+            shown[path] = run_id
+            # a local store cannot be reached by a browser: the PNG is inlined next to its caption
+            assert f"![{path.split('/')[-1][:-4]}](data:image/png;base64," in artifact.data
+    assert set(shown) == {
+        "charts/churn_calibration.png",
+        "charts/churn_roc_lift.png",
+        "charts/clv_deciles.png",
+        "charts/drift_psi.png",
+    }
+    for path, run_id in shown.items():
+        logged = {f.path for f in mlflow.list_artifacts(run_id, "charts")}
+        assert path in logged
+    assert mlflow.get_run(shown["charts/drift_psi.png"]).data.tags["lifeline.kind"] == "drift"
+    assert "psi_RECENCY_DAYS" in mlflow.get_run(shown["charts/drift_psi.png"]).data.metrics

@@ -106,3 +106,12 @@ def test_busy_warehouse(home):
     done = lifeline(["features"], home)
     assert_one_error_line(done, 1, "another Lifeline run", "nothing was written")
     assert time.monotonic() - started < 120
+
+
+def test_doctor_names_the_first_failed_check_and_its_fix_in_one_line(home):
+    ok = lifeline(["doctor"], home)
+    assert ok.returncode == 0 and ok.stderr == "" and "ok   warehouse" in ok.stdout
+    done = lifeline(["doctor"], home, LIFELINE_TARGET="snowflake")
+    line = assert_one_error_line(done, 1, "doctor: warehouse:", "LIFELINE_SNOWFLAKE_ACCOUNT")
+    assert "fix: set those variables" in line and "also failed: mlflow" in line
+    assert "FAIL mlflow" in done.stdout  # every check is still listed on stdout

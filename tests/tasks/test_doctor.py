@@ -89,3 +89,28 @@ def test_publish_limit_is_checked_on_the_prefect_api(prefect_harness):
             GlobalConcurrencyLimitCreate(name="lifeline-publish-doctor_db", limit=1)
         )
     assert verdicts(check_prefect(settings))["lock"][0]
+
+
+def test_a_deployment_run_fails_first_in_one_line_when_the_worker_is_not_set_up(
+    prefect_harness, monkeypatch
+):
+    from prefect import flow
+    from prefect.runtime import deployment
+
+    from flows.common import flow_session
+    from tasks.errors import ConfigurationError
+    from tasks.params import ScoreParams
+
+    @flow
+    def deployed() -> None:
+        with flow_session("score", ScoreParams()):
+            raise AssertionError("the session must not open")
+
+    monkeypatch.setenv("LIFELINE_TARGET", "snowflake")
+    # Prefect's documented runtime override: the run sees a deployment id, as on a worker.
+    monkeypatch.setenv("PREFECT__RUNTIME__DEPLOYMENT__ID", "3f1c1a52-0000-4000-8000-000000000001")
+    with pytest.raises(ConfigurationError, match=r"^doctor: warehouse: .*; fix: set those"):
+        deployed()
+    monkeypatch.delenv("PREFECT__RUNTIME__DEPLOYMENT__ID")
+    monkeypatch.setenv("LIFELINE_TARGET", "local")
+    assert deployment.id is None  # a CLI run is not checked (doctor is its own command)

@@ -28,7 +28,7 @@ def test_first_model_is_champion_worse_is_not_better_is(client: MlflowClient):
 
     decisions = []
     for result in (bad, good, bad):
-        versions = registry.log_training_run(result, {"as_of": "2025-06-01"}, holdout)
+        versions, _, _ = registry.log_training_run(result, {"as_of": "2025-06-01"}, holdout)
         decisions.append(
             registry.promote(
                 client,
