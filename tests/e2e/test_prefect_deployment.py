@@ -120,7 +120,8 @@ def test_deploy_from_prefect_yaml_and_run_with_a_worker(server):
     keys = {a.key for a in artifacts}
     assert {"model-card", "risk-bands", "drift", "run-summary", "quality-raw-transactions"} <= keys
     card = next(a for a in artifacts if a.key == "model-card").data
-    assert "churn ROC AUC" in card and "(trainer local)" in card
+    assert "| churn model | ROC AUC |" in card and "(trainer local)" in card
+    assert "#### Holdout charts" in card and "charts/churn_roc_lift.png" in card
     # the worker's run wrote to the job's LIFELINE_HOME, not the worker's own
     assert (home / "warehouse.duckdb").exists() and not (tmp / "never-used").exists()
     assert "Deployment step 'git_clone' completed successfully" in worker
