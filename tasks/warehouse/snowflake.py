@@ -114,6 +114,16 @@ def check_credentials(settings: LifelineSettings) -> None:
         )
 
 
+def check_block_database(database: str, settings: LifelineSettings) -> None:
+    """The block must connect to the database the run locks and writes (one name for both)."""
+    if database.upper() != settings.snowflake_database.upper():
+        raise ConfigurationError(
+            f"block {settings.snowflake_connector_block} connects to database {database} but "
+            f"LIFELINE_SNOWFLAKE_DATABASE is {settings.snowflake_database}: set "
+            f"LIFELINE_SNOWFLAKE_DATABASE={database.upper()} (the publish lock is per database)"
+        )
+
+
 def connect_snowflake(settings: LifelineSettings) -> Any:
     """Open a connector connection from the configured block, connections.toml or key pair."""
     import snowflake.connector
@@ -128,7 +138,15 @@ def connect_snowflake(settings: LifelineSettings) -> Any:
     if settings.snowflake_connector_block:
         from prefect_snowflake import SnowflakeConnector
 
-        return SnowflakeConnector.load(settings.snowflake_connector_block).get_connection()
+        try:
+            block = SnowflakeConnector.load(settings.snowflake_connector_block)
+        except ValueError as exc:  # Prefect's "Unable to find block document named ..."
+            raise ConfigurationError(
+                f"SnowflakeConnector block {settings.snowflake_connector_block} is not on the "
+                "Prefect API this run uses: create it with `lifeline blocks --env <env>`"
+            ) from exc
+        check_block_database(block.database, settings)
+        return block.get_connection(**timeouts)  # the block's own params know no deadlines
     if settings.snowflake_connection_name:
         return snowflake.connector.connect(
             connection_name=settings.snowflake_connection_name, **timeouts

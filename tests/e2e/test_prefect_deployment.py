@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tests.e2e.servers import ROOT, prefect, prefect_server
+from tests.e2e.servers import ROOT, mlflow_server, prefect, prefect_server
 
 POOL = "lifeline-process-e2e"
 DEPLOYMENTS = {"weekly-retrain", "daily-scoring", "hourly-ingest", "daily-features", "daily-drift"}
@@ -20,10 +20,10 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    """`prefect server start` on a free port with its own PREFECT_HOME; stopped afterwards."""
+    """`prefect server` and `mlflow server` on free ports, their own homes; stopped after."""
     tmp = tmp_path_factory.mktemp("prefect-e2e")
-    with prefect_server(tmp) as env:
-        yield tmp, env
+    with prefect_server(tmp) as env, mlflow_server(tmp, env) as mlflow_url:
+        yield tmp, env | {"MLFLOW_URL": mlflow_url}
 
 
 def current_branch() -> str:
@@ -81,6 +81,12 @@ def test_deploy_from_prefect_yaml_and_run_with_a_worker(server):
         "LIFELINE_IMAGE": "lifeline-flows:e2e",
         "LIFELINE_SOURCE_URI": "synthetic",
         "LIFELINE_RESULT_STORAGE": "local-file-system/lifeline-e2e-results",
+        # what the deploy workflow exports from Terraform's lifeline_settings
+        "LIFELINE_SNOWFLAKE_DATABASE": "LIFELINE_E2E",
+        "LIFELINE_SNOWFLAKE_WAREHOUSE": "LIFELINE_E2E_WH",
+        "LIFELINE_MLFLOW_TRACKING_URI": env["MLFLOW_URL"],
+        "LIFELINE_S3_BUCKET": "",
+        "LIFELINE_SAGEMAKER_ROLE_ARN": "",
     }
     prefect(deploy_env, "deploy", "--all")
     # A team without ECS runs the retrain on its VM pool: same deployment, pool overridden.
@@ -122,6 +128,13 @@ def test_deploy_from_prefect_yaml_and_run_with_a_worker(server):
     card = next(a for a in artifacts if a.key == "model-card").data
     assert "| churn model | ROC AUC |" in card and "(trainer local)" in card
     assert "#### Holdout charts" in card and "charts/churn_roc_lift.png" in card
+    # the champion is in the shared MLflow server the deployment names, not on the worker
+    from mlflow import MlflowClient
+
+    champion = MlflowClient(env["MLFLOW_URL"]).get_model_version_by_alias(
+        "lifeline-churn", "champion"
+    )
+    assert champion.version == "1" and not (home / "mlflow.db").exists()
     # the worker's run wrote to the job's LIFELINE_HOME, not the worker's own
     assert (home / "warehouse.duckdb").exists() and not (tmp / "never-used").exists()
     assert "Deployment step 'git_clone' completed successfully" in worker
@@ -137,5 +150,8 @@ def test_deploy_from_prefect_yaml_and_run_with_a_worker(server):
     prefect(env, "worker", "start", "--pool", POOL, "--run-once", cwd=worker_dir, timeout=900)
     bad_run = asyncio.run(read_run(env["PREFECT_API_URL"], bad_id))[0]
     assert bad_run.state.is_failed(), bad_run.state
-    assert "doctor: warehouse: LIFELINE_TARGET=snowflake needs" in bad_run.state.message
+    # the deployment names a SnowflakeConnector block this Prefect server does not have
+    assert "doctor: warehouse: SnowflakeConnector block lifeline-e2e is not on the Prefect API" in (
+        bad_run.state.message
+    )
     assert not (tmp / "bad-home" / "warehouse.duckdb").exists()

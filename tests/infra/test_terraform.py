@@ -233,3 +233,31 @@ def test_snowflake_grants_use_the_current_resource_and_include_future_grants():
         and "future" in json.dumps(body.get("on_schema_object", ""))
     ]
     assert futures
+
+
+def preview_features() -> set[str]:
+    """The provider's preview feature names (fixture copied from its source, with commit)."""
+    lines = (Path(__file__).parent / "fixtures" / "snowflake_preview_features.txt").read_text()
+    return {line for line in lines.splitlines() if line and not line.startswith("#")}
+
+
+def test_every_preview_resource_is_enabled_on_the_provider_that_manages_it():
+    preview = preview_features()
+    needed: dict[str, set[str]] = {}  # provider alias -> preview features its resources need
+    for kind, suffix in (("resource", "_resource"), ("data", "_datasource")):
+        for _, rtype, _, body in blocks(INFRA / "modules", kind):
+            if rtype.startswith("snowflake_") and rtype + suffix in preview:
+                alias = str(body.get("provider", "snowflake")).removeprefix("${").rstrip("}")
+                needed.setdefault(alias.split(".")[-1], set()).add(rtype + suffix)
+    assert needed, "no preview resource found: the fixture or the parser is wrong"
+    for env in ("dev", "prod"):
+        enabled = {}
+        for block in parse(INFRA / "envs" / env / "versions.tf").get("provider", []):
+            for name, body in block.items():
+                if name == "snowflake":
+                    enabled[body.get("alias", "snowflake")] = set(
+                        body.get("preview_features_enabled", [])
+                    )
+        for alias, features in needed.items():
+            missing = features - enabled.get(alias, set())
+            assert not missing, f"{env}: provider snowflake.{alias} must enable {sorted(missing)}"

@@ -35,3 +35,9 @@ variable "monthly_credit_quota" {
   default     = 200
   description = "Snowflake credits per month before the warehouse is suspended."
 }
+
+variable "mlflow_tracking_uri" {
+  type        = string
+  default     = ""
+  description = "An existing MLflow tracking server for the flows; empty creates a SageMaker managed one."
+}

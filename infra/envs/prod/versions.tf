@@ -34,6 +34,8 @@ provider "snowflake" {
   user              = var.snowflake_user
   authenticator     = "SNOWFLAKE_JWT"
   role              = "SYSADMIN"
+  # snowflake_stage and snowflake_storage_integration are preview resources in provider 2.x.
+  preview_features_enabled = ["snowflake_stage_resource", "snowflake_storage_integration_resource"]
 }
 
 provider "snowflake" {

@@ -12,7 +12,9 @@ module "aws" {
   source            = "../aws"
   name_prefix       = local.name_prefix
   github_repository = var.github_repository
-  tags              = local.tags
+  # The registry every worker shares: without one each worker's champion is its own.
+  create_mlflow_server = var.mlflow_tracking_uri == ""
+  tags                 = local.tags
 }
 
 module "snowflake" {

@@ -9,6 +9,7 @@ output "lifeline_settings" {
     LIFELINE_SNOWFLAKE_ROLE      = module.snowflake.pipeline_role
     LIFELINE_SNOWFLAKE_USER      = module.snowflake.service_user
     LIFELINE_SNOWPARK_STAGE      = module.snowflake.models_stage
+    LIFELINE_MLFLOW_TRACKING_URI = var.mlflow_tracking_uri != "" ? var.mlflow_tracking_uri : module.aws.mlflow_tracking_uri
   }
 }
 
