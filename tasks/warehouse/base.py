@@ -232,8 +232,14 @@ class Warehouse(ABC):
 
     def bootstrap(self) -> None:
         """Create the schemas and tables of the contract if they are missing (idempotent)."""
+        # Only missing schemas are created: CREATE SCHEMA IF NOT EXISTS needs the privilege
+        # even when the schema exists, and a deployed role only has USAGE on Terraform's.
+        present = set(
+            self.fetch_frame("SELECT UPPER(schema_name) AS s FROM information_schema.schemata")["S"]
+        )
         for schema in SCHEMAS:
-            self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema, 1)}")
+            if schema.upper() not in present:
+                self.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema, 1)}")
         for name in BOOTSTRAP_FILES:
             self.run_sql_file(name)
 

@@ -30,9 +30,22 @@ class SnowflakeWarehouse(Warehouse):
         self.conn = connection
         self.database = validate_identifier(database, 1) if database else None
         if self.database:
-            cur = self.conn.cursor()
-            cur.execute(f"CREATE DATABASE IF NOT EXISTS {quote_identifier(self.database, 1)}")
-            cur.execute(f"USE DATABASE {quote_identifier(self.database, 1)}")
+            self.use_database(quote_identifier(self.database, 1))
+
+    def use_database(self, name: str) -> None:
+        """USE the database, creating it only when it is missing.
+
+        `CREATE ... IF NOT EXISTS` needs the CREATE privilege even when the object exists; the
+        deployed role has USAGE only (Terraform creates the database), so it is tried last.
+        """
+        import snowflake.connector.errors as sf_errors
+
+        cur = self.conn.cursor()
+        try:
+            cur.execute(f"USE DATABASE {name}")
+        except sf_errors.ProgrammingError:  # missing, or not visible to this role
+            cur.execute(f"CREATE DATABASE IF NOT EXISTS {name}")
+            cur.execute(f"USE DATABASE {name}")
 
     @classmethod
     def from_session(cls, session: Any, database: str | None = None) -> SnowflakeWarehouse:
