@@ -126,6 +126,8 @@ def check_mlflow(settings) -> Check:
                 "start the tracking server or correct LIFELINE_MLFLOW_TRACKING_URI",
             )
         return Check("mlflow", ok, f"{uri} healthy" if ok else f"{uri} unhealthy")
+    if uri.startswith("arn:aws:sagemaker:"):  # SageMaker managed MLflow (sagemaker-mlflow auth)
+        return check_managed_mlflow(uri)
     if settings.target == "snowflake":  # deployed: workers on other machines share it
         return Check(
             "mlflow",
@@ -134,6 +136,22 @@ def check_mlflow(settings) -> Check:
             "set LIFELINE_MLFLOW_TRACKING_URI to the shared tracking server",
         )
     return Check("mlflow", True, f"{uri} (local)")
+
+
+def check_managed_mlflow(arn: str) -> Check:
+    """A SageMaker managed tracking server answers a cheap call with this machine's role."""
+    from mlflow import MlflowClient
+
+    try:
+        MlflowClient(tracking_uri=arn).search_experiments(max_results=1)
+    except Exception as exc:  # noqa: BLE001 - credentials, network and IAM alike
+        return Check(
+            "mlflow",
+            False,
+            f"{arn}: {error_text(exc)}",
+            "check AWS credentials and that the role may call sagemaker-mlflow:* on the server",
+        )
+    return Check("mlflow", True, f"{arn} answers")
 
 
 def check_prefect(settings) -> list[Check]:

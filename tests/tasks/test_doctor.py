@@ -114,3 +114,22 @@ def test_a_deployment_run_fails_first_in_one_line_when_the_worker_is_not_set_up(
     monkeypatch.delenv("PREFECT__RUNTIME__DEPLOYMENT__ID")
     monkeypatch.setenv("LIFELINE_TARGET", "local")
     assert deployment.id is None  # a CLI run is not checked (doctor is its own command)
+
+
+def test_a_managed_mlflow_server_is_shared_and_checked_with_the_role(monkeypatch):
+    # No AWS account here: the check must fail on the call, not call the ARN "local".
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_ENDPOINT_URL": "http://127.0.0.1:9",  # nothing listens
+        "AWS_MAX_ATTEMPTS": "1",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "0",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("LIFELINE_TARGET", "snowflake")
+    arn = "arn:aws:sagemaker:us-east-1:123456789012:mlflow-tracking-server/lifeline-dev-mlflow"
+    monkeypatch.setenv("LIFELINE_MLFLOW_TRACKING_URI", arn)
+    check = check_mlflow(load_settings())
+    assert not check.ok and arn in check.detail
+    assert "sagemaker-mlflow" in check.line() and "local to this machine" not in check.line()
