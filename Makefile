@@ -12,12 +12,13 @@ TOOLS_STAMP := .venv-tools/.installed-$(shell cat tools/checkov.lock tools/packa
 
 $(STAMP): requirements.lock pyproject.toml
 	@PYTHON=$(PYTHON) sh tools/prereqs.sh demo
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	$(BIN)/uv pip sync --python $(BIN)/python requirements.lock
-	$(BIN)/uv pip install --python $(BIN)/python --no-deps -e .
-	rm -f $(VENV)/.installed-*
-	touch $(STAMP)
+	@echo "installing requirements.lock into $(VENV) (once; a few minutes the first time)"
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	@$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	@$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $(STAMP)
 
 install: $(STAMP)
 
@@ -34,7 +35,7 @@ $(TOOLS_STAMP): tools/checkov.lock tools/package-lock.json
 tools: $(TOOLS_STAMP)
 
 demo: install
-	$(BIN)/lifeline run
+	@$(BIN)/lifeline run
 
 # Python 3.11+ for both commands; npm and terraform for `make test` (says how to get each).
 prereqs:

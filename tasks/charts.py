@@ -11,19 +11,29 @@ import base64
 import io
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from matplotlib.figure import Figure
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from tasks.modeling import TrainResult, has_values, predict_churn, predict_clv
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 CHART_DIR = "charts"
 # Holdout columns of the textbook models drawn beside the served one (when the log has them).
 CHURN_BASELINES = {"BG/NBD": "BGNBD_P_NO_PURCHASE", "Pareto/NBD": "PNBD_P_NO_PURCHASE"}
 CLV_BASELINES = {"BG/NBD x GG": "BGNBD_EXPECTED_VALUE", "Pareto/NBD x GG": "PNBD_EXPECTED_VALUE"}
+
+
+def new_figure(width: float, height: float) -> Figure:
+    """A matplotlib figure, imported on first use (matplotlib builds a font cache on import)."""
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(width, height))
 
 
 def png_bytes(fig: Figure) -> bytes:
@@ -45,7 +55,7 @@ def churn_series(result: TrainResult, holdout: pd.DataFrame, label: str) -> dict
 
 def calibration_chart(y: np.ndarray, series: dict[str, np.ndarray]) -> bytes:
     """Reliability diagram: observed churn rate against predicted probability, per decile."""
-    fig = Figure(figsize=(5.5, 4.5))
+    fig = new_figure(5.5, 4.5)
     ax = fig.subplots()
     ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1, label="perfect")
     for name, p in series.items():
@@ -66,7 +76,7 @@ def decile_lift(y: np.ndarray, score: np.ndarray) -> np.ndarray:
 
 def roc_lift_chart(y: np.ndarray, series: dict[str, np.ndarray]) -> bytes:
     """ROC curves and lift per decile for the served model and its baselines."""
-    fig = Figure(figsize=(11, 4.5))
+    fig = new_figure(11, 4.5)
     roc, lift = fig.subplots(1, 2)
     roc.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=1)
     width = 0.8 / len(series)
@@ -85,7 +95,7 @@ def roc_lift_chart(y: np.ndarray, series: dict[str, np.ndarray]) -> bytes:
 
 def clv_decile_chart(actual: np.ndarray, predicted: dict[str, np.ndarray]) -> bytes:
     """Mean predicted and actual value per decile of each model's own prediction."""
-    fig = Figure(figsize=(6.5, 4.5))
+    fig = new_figure(6.5, 4.5)
     ax = fig.subplots()
     deciles = np.arange(1, 11)
     for i, (name, values) in enumerate(predicted.items()):
@@ -107,7 +117,7 @@ def clv_decile_chart(actual: np.ndarray, predicted: dict[str, np.ndarray]) -> by
 def psi_chart(psi: dict[str, float], threshold: float) -> bytes:
     """Horizontal bars of PSI per feature, worst on top, with the alert threshold."""
     names = sorted(psi, key=psi.get)
-    fig = Figure(figsize=(6.5, max(2.5, 0.28 * len(names) + 1)))
+    fig = new_figure(6.5, max(2.5, 0.28 * len(names) + 1))
     ax = fig.subplots()
     colors = ["#d62728" if psi[n] > threshold else "#1f77b4" for n in names]
     ax.barh(names, [psi[n] for n in names], color=colors)

@@ -83,8 +83,12 @@ def test_runs_through_the_block_lock_the_database_it_connects_to_and_keep_deadli
             seen.update(kwargs)
             return fake(**kwargs)
 
-        monkeypatch.setattr(snowflake.connector, "connect", recording)
-        connect_snowflake(load_settings()).close()
+        # set and restored inside fakesnow's patch, which restores the real connect on exit
+        snowflake.connector.connect = recording
+        try:
+            connect_snowflake(load_settings()).close()
+        finally:
+            snowflake.connector.connect = fake
     assert seen["database"] == "LIFELINE_DEV"
     assert seen["network_timeout"] > 0
     assert seen["session_parameters"]["STATEMENT_TIMEOUT_IN_SECONDS"] > 0
