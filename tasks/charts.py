@@ -24,9 +24,16 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 CHART_DIR = "charts"
-# Holdout columns of the textbook models drawn beside the served one (when the log has them).
-CHURN_BASELINES = {"BG/NBD": "BGNBD_P_NO_PURCHASE", "Pareto/NBD": "PNBD_P_NO_PURCHASE"}
-CLV_BASELINES = {"BG/NBD x GG": "BGNBD_EXPECTED_VALUE", "Pareto/NBD x GG": "PNBD_EXPECTED_VALUE"}
+# Textbook models drawn beside the served one when the log has them: candidate key (as in
+# TrainResult.served) -> (legend, holdout column).
+CHURN_BASELINES = {
+    "bgnbd": ("BG/NBD", "BGNBD_P_NO_PURCHASE"),
+    "pnbd": ("Pareto/NBD", "PNBD_P_NO_PURCHASE"),
+}
+CLV_BASELINES = {
+    "bgnbd_gg": ("BG/NBD x GG", "BGNBD_EXPECTED_VALUE"),
+    "pnbd_gg": ("Pareto/NBD x GG", "PNBD_EXPECTED_VALUE"),
+}
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -46,10 +53,19 @@ def png_bytes(fig: Figure) -> bytes:
 def churn_series(result: TrainResult, holdout: pd.DataFrame, label: str) -> dict[str, np.ndarray]:
     """P(churn) on the holdout from the served model and each textbook baseline present."""
     series = {f"served: {label}": predict_churn(result.churn_model, holdout)}
-    for name, column in CHURN_BASELINES.items():
-        if has_values(holdout, column) and name != label:
+    for key, (name, column) in CHURN_BASELINES.items():
+        if has_values(holdout, column) and key != result.served.get("churn"):
             values = holdout[column].to_numpy(float)
             series[name] = np.clip(np.where(np.isnan(values), np.nanmean(values), values), 0, 1)
+    return series
+
+
+def clv_series(result: TrainResult, holdout: pd.DataFrame, label: str) -> dict[str, np.ndarray]:
+    """Predicted value on the holdout from the served model and each textbook baseline present."""
+    series = {f"served: {label}": predict_clv(result.clv_model, holdout)}
+    for key, (name, column) in CLV_BASELINES.items():
+        if has_values(holdout, column) and key != result.served.get("clv"):
+            series[name] = np.nan_to_num(holdout[column].to_numpy(float))
     return series
 
 
@@ -133,10 +149,7 @@ def training_charts(result: TrainResult, holdout: pd.DataFrame, labels: dict) ->
     y = holdout["CHURNED"].to_numpy(int)
     series = churn_series(result, holdout, labels["churn"])
     actual = np.clip(holdout["FUTURE_VALUE"].to_numpy(float), 0, None)
-    values = {f"served: {labels['clv']}": predict_clv(result.clv_model, holdout)}
-    for name, column in CLV_BASELINES.items():
-        if has_values(holdout, column) and name != labels["clv"]:
-            values[name] = np.nan_to_num(holdout[column].to_numpy(float))
+    values = clv_series(result, holdout, labels["clv"])
     charts = {f"{CHART_DIR}/clv_deciles.png": clv_decile_chart(actual, values)}
     if len(np.unique(y)) == 2:  # a one-class holdout has no ROC or calibration to draw
         charts[f"{CHART_DIR}/churn_calibration.png"] = calibration_chart(y, series)

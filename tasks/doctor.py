@@ -34,6 +34,15 @@ class Check:
         return f"{'ok  ' if self.ok else 'FAIL'} {self.name:<12} {self.detail}{fix}"
 
 
+def probe(name: str, target: str, call: Callable[[], object], hint: str, ok: str) -> Check:
+    """Check NAME by making CALL: any error is the verdict, shown on TARGET with the fix."""
+    try:
+        call()
+    except Exception as exc:  # noqa: BLE001 - credentials, network, permissions, missing objects
+        return Check(name, False, f"{target}: {error_text(exc)}", hint)
+    return Check(name, True, ok)
+
+
 def check_settings() -> tuple[Check, object | None]:
     """The LIFELINE_ settings parse and validate."""
     from pydantic import ValidationError
@@ -97,18 +106,18 @@ def check_s3(settings) -> Check | None:
     """The S3 bucket (when one is configured) is reachable with these credentials."""
     if not settings.s3_bucket:
         return None
-    try:
-        import boto3
+    import boto3
 
-        boto3.client("s3", region_name=settings.aws_region).head_bucket(Bucket=settings.s3_bucket)
-    except Exception as exc:  # noqa: BLE001 - credentials, network and permissions alike
-        return Check(
-            "s3",
-            False,
-            f"s3://{settings.s3_bucket}: {error_text(exc)}",
-            "check AWS credentials and that the role may list and read the bucket",
-        )
-    return Check("s3", True, f"s3://{settings.s3_bucket} reachable")
+    bucket = f"s3://{settings.s3_bucket}"
+    return probe(
+        "s3",
+        bucket,
+        lambda: boto3.client("s3", region_name=settings.aws_region).head_bucket(
+            Bucket=settings.s3_bucket
+        ),
+        "check AWS credentials and that the role may list and read the bucket",
+        f"{bucket} reachable",
+    )
 
 
 def check_mlflow(settings) -> Check:
@@ -142,16 +151,13 @@ def check_managed_mlflow(arn: str) -> Check:
     """A SageMaker managed tracking server answers a cheap call with this machine's role."""
     from mlflow import MlflowClient
 
-    try:
-        MlflowClient(tracking_uri=arn).search_experiments(max_results=1)
-    except Exception as exc:  # noqa: BLE001 - credentials, network and IAM alike
-        return Check(
-            "mlflow",
-            False,
-            f"{arn}: {error_text(exc)}",
-            "check AWS credentials and that the role may call sagemaker-mlflow:* on the server",
-        )
-    return Check("mlflow", True, f"{arn} answers")
+    return probe(
+        "mlflow",
+        arn,
+        lambda: MlflowClient(tracking_uri=arn).search_experiments(max_results=1),
+        "check AWS credentials and that the role may call sagemaker-mlflow:* on the server",
+        f"{arn} answers",
+    )
 
 
 def check_prefect(settings) -> list[Check]:
@@ -203,13 +209,15 @@ def check_limit(client, name: str) -> Check:
 
 def check_block(name: str) -> Check:
     """The SnowflakeConnector block the settings name exists."""
-    try:
-        from prefect_snowflake import SnowflakeConnector
+    from prefect_snowflake import SnowflakeConnector
 
-        SnowflakeConnector.load(name)
-    except Exception as exc:  # noqa: BLE001 - missing or unreadable block
-        return Check("blocks", False, f"{name}: {error_text(exc)}", "run `lifeline blocks`")
-    return Check("blocks", True, f"SnowflakeConnector {name} loads")
+    return probe(
+        "blocks",
+        name,
+        lambda: SnowflakeConnector.load(name),
+        "run `lifeline blocks`",
+        f"SnowflakeConnector {name} loads",
+    )
 
 
 def run_checks(trainer: str = "local") -> list[Check]:

@@ -92,8 +92,8 @@ def pip_requirements() -> list[str]:
 def served_labels(result: TrainResult) -> dict[str, str]:
     """{task: the served candidate's readable name}."""
     return {
-        "churn": CHURN_CANDIDATES.get(result.served.get("churn", "booster"), "booster"),
-        "clv": CLV_CANDIDATES.get(result.served.get("clv", "booster"), "booster"),
+        task: names[result.served.get(task, "booster")]
+        for task, names in (("churn", CHURN_CANDIDATES), ("clv", CLV_CANDIDATES))
     }
 
 
@@ -110,8 +110,8 @@ def log_training_run(
     sample = holdout.head(200)
     logged = params | {f"served_{k}": v for k, v in result.served.items()}
     charts = training_charts(result, holdout, served_labels(result))
-    name = f"train-{params.get('as_of')}"
-    with mlflow.start_run(run_name=name, tags={"lifeline.kind": "train"}) as run:
+    run_name = f"train-{params.get('as_of')}"
+    with mlflow.start_run(run_name=run_name, tags={"lifeline.kind": "train"}) as run:
         mlflow.log_params({k: str(v) for k, v in logged.items()})
         mlflow.log_metrics({k: v for k, v in result.metrics.items() if math.isfinite(v)})
         mlflow.log_dict(result.importances, "feature_importances.json")

@@ -28,11 +28,20 @@ def test_training_charts_draw_the_served_model_and_its_baselines():
     data["BGNBD_P_NO_PURCHASE"] = np.clip(data["RECENCY_DAYS"] / 40, 0, 1)
     result = fit_models(data, ModelConfig(max_iter=40), 90)
     holdout = data[data["ROLE"] == "holdout"]
+    result.served |= {"churn": "booster", "clv": "booster"}  # drawn as "boosting" below
 
     series = charts.churn_series(result, holdout, "boosting")
     drawn = charts.training_charts(result, holdout, {"churn": "boosting", "clv": "boosting"})
 
     assert list(series) == ["served: boosting", "BG/NBD"]  # Pareto/NBD absent from the data
+    # a served baseline is drawn once, as the served model
+    data["BGNBD_EXPECTED_VALUE"] = data["SPEND_90"]
+    result.served |= {"churn": "bgnbd", "clv": "bgnbd_gg"}
+    assert list(charts.churn_series(result, holdout, "BG/NBD")) == ["served: BG/NBD"]
+    holdout = data[data["ROLE"] == "holdout"]
+    assert list(charts.clv_series(result, holdout, "BG/NBD x Gamma-Gamma")) == [
+        "served: BG/NBD x Gamma-Gamma"
+    ]
     assert set(drawn) == {
         "charts/churn_calibration.png",
         "charts/churn_roc_lift.png",
