@@ -28,14 +28,26 @@ def split_uri(uri: str) -> tuple[str, str]:
     return parsed.netloc, parsed.path.lstrip("/")
 
 
-def list_s3_files(uri: str) -> list[str]:
-    """Objects under an s3:// prefix (or the single object), as sorted URIs ([] when none)."""
+def object_version(listed: dict) -> str:
+    """An object's version as the listing gives it: ETag, size and last-modified time."""
+    etag = str(listed["ETag"]).strip('"')
+    return f"{etag}:{listed['Size']}:{listed['LastModified'].isoformat()}"
+
+
+def list_s3_objects(uri: str) -> dict[str, str]:
+    """Objects under an s3:// prefix (or the single object): sorted {URI: version}.
+
+    The listing alone says whether an object changed, so unchanged ones are never downloaded.
+    """
     bucket, prefix = split_uri(uri)
     pages = s3_client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    keys = [
-        o["Key"] for page in pages for o in page.get("Contents", []) if not o["Key"].endswith("/")
-    ]
-    return sorted(f"s3://{bucket}/{k}" for k in keys)
+    found = {
+        f"s3://{bucket}/{o['Key']}": object_version(o)
+        for page in pages
+        for o in page.get("Contents", [])
+        if not o["Key"].endswith("/")
+    }
+    return dict(sorted(found.items()))
 
 
 def download_s3_file(uri: str, folder: Path) -> str:

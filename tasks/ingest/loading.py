@@ -65,6 +65,30 @@ def already_loaded(wh: Warehouse, load_id: str, dataset: str) -> bool:
     )
 
 
+def listed_before(wh: Warehouse, uri: str, version: str, dataset: str) -> bool:
+    """Whether this object version (same URI, ETag, size, time) was loaded or found a copy."""
+    return bool(
+        wh.scalar(
+            "SELECT COUNT(*) FROM raw.load_manifest WHERE source_uri = :uri AND dataset = :ds "
+            "AND source_version = :v AND COALESCE(status, 'loaded') IN ('loaded', 'duplicate')",
+            {"uri": uri, "ds": dataset, "v": version},
+        )
+    )
+
+
+def record_duplicate(
+    wh: Warehouse, load_id: str, dataset: str, uri: str, run_id: str, version: str
+) -> None:
+    """Note an object whose content is already loaded, so its next listing skips the download."""
+    wh.execute(
+        "INSERT INTO raw.load_manifest (load_id, dataset, source_uri, row_count, loaded_at, "
+        "flow_run_id, status, reason, source_version) "
+        "SELECT :id, :ds, :uri, 0, CURRENT_TIMESTAMP(), :run_id, 'duplicate', "
+        "'same content as a loaded file', :v",
+        {"id": load_id, "ds": dataset, "uri": uri, "run_id": run_id, "v": version},
+    )
+
+
 def record_rejection(
     wh: Warehouse, load_id: str, dataset: str, uri: str, run_id: str, reason: str
 ) -> None:
@@ -144,7 +168,13 @@ def overlapping_loads(wh: Warehouse, check: FileCheck) -> list[str]:
 
 
 def publish_transactions(
-    wh: Warehouse, staged: str, load_id: str, uri: str, run_id: str, check: FileCheck
+    wh: Warehouse,
+    staged: str,
+    load_id: str,
+    uri: str,
+    run_id: str,
+    check: FileCheck,
+    version: str | None = None,
 ) -> int:
     """Insert new rows, new customer ids and the manifest row in one transaction.
 
@@ -158,6 +188,7 @@ def publish_transactions(
         "rows": check.rows,
         "lo": check.min_id,
         "hi": check.max_id,
+        "version": version,
     }
     overlaps = overlapping_loads(wh, check)
     guard = ""
@@ -188,9 +219,9 @@ def publish_transactions(
         failpoint("ingest.inside_publish")
         wh.execute(
             "INSERT INTO raw.load_manifest (load_id, dataset, source_uri, row_count, "
-            "loaded_at, flow_run_id, min_transaction_id, max_transaction_id, status) "
-            "SELECT :load_id, 'transactions', :uri, :rows, CURRENT_TIMESTAMP(), :run_id, :lo, :hi, "
-            "'loaded'",
+            "loaded_at, flow_run_id, min_transaction_id, max_transaction_id, status, "
+            "source_version) SELECT :load_id, 'transactions', :uri, :rows, CURRENT_TIMESTAMP(), "
+            ":run_id, :lo, :hi, 'loaded', :version",
             params,
         )
     failpoint("ingest.after_publish")
@@ -198,12 +229,25 @@ def publish_transactions(
 
 
 @contextmanager
-def new_file(wh: Warehouse, uri: str, dataset: str) -> Iterator[tuple[str, str, str] | None]:
-    """(local path, kind, content hash) of URI, or None when its content is already loaded."""
+def new_file(
+    wh: Warehouse, uri: str, dataset: str, run_id: str, version: str | None = None
+) -> Iterator[tuple[str, str, str] | None]:
+    """(local path, kind, content hash) of URI, or None when its content is already loaded.
+
+    An object whose listed version was seen before is not even downloaded.
+    """
     kind = file_kind(uri)
+    if version is not None and listed_before(wh, uri, version, dataset):
+        yield None
+        return
     with local_copy(uri) as path:
         load_id = content_hash(path)
-        yield None if already_loaded(wh, load_id, dataset) else (path, kind, load_id)
+        if not already_loaded(wh, load_id, dataset):
+            yield path, kind, load_id
+            return
+        if version is not None:
+            record_duplicate(wh, load_id, dataset, uri, run_id, version)
+        yield None
 
 
 def stage_load(wh: Warehouse, parsed: str) -> str:
@@ -236,6 +280,7 @@ def ingest_transaction_file(
     max_ts: str = "9999-12-31",
     policy: IngestPolicy | None = None,
     order_lines: bool = False,
+    version: str | None = None,
 ) -> tuple[int, int] | None:
     """Load one transaction file all-or-nothing; None when its content was already loaded.
 
@@ -244,7 +289,7 @@ def ingest_transaction_file(
     Returns (rows inserted, rows already present).
     """
     gate_parameters = (policy or IngestPolicy()).gate_parameters(max_ts)
-    with new_file(wh, uri, "transactions") as found:
+    with new_file(wh, uri, "transactions", run_id, version) as found:
         if found is None:
             return None
         path, kind, load_id = found
@@ -263,15 +308,17 @@ def ingest_transaction_file(
             except LoadRejectedError as exc:
                 record_rejection(wh, load_id, "transactions", uri, run_id, str(exc))
                 raise
-            inserted = publish_transactions(wh, staging, load_id, uri, run_id, check)
+            inserted = publish_transactions(wh, staging, load_id, uri, run_id, check, version)
         finally:
             wh.drop_table(staging)
     return inserted, check.rows - inserted
 
 
-def ingest_customer_file(wh: Warehouse, uri: str, run_id: str) -> int | None:
+def ingest_customer_file(
+    wh: Warehouse, uri: str, run_id: str, version: str | None = None
+) -> int | None:
     """MERGE one customers file by CUSTOMER_ID; None when its content was already loaded."""
-    with new_file(wh, uri, "customers") as found:
+    with new_file(wh, uri, "customers", run_id, version) as found:
         if found is None:
             return None
         path, kind, load_id = found
@@ -292,8 +339,9 @@ def ingest_customer_file(wh: Warehouse, uri: str, run_id: str) -> int | None:
         raise IngestError(f"{uri}: {exc}") from None
     wh.execute(
         "INSERT INTO raw.load_manifest (load_id, dataset, source_uri, row_count, loaded_at, "
-        "flow_run_id) SELECT :id, 'customers', :uri, :rows, CURRENT_TIMESTAMP(), :run_id",
-        {"id": load_id, "uri": uri, "rows": len(frame), "run_id": run_id},
+        "flow_run_id, status, source_version) "
+        "SELECT :id, 'customers', :uri, :rows, CURRENT_TIMESTAMP(), :run_id, 'loaded', :v",
+        {"id": load_id, "uri": uri, "rows": len(frame), "run_id": run_id, "v": version},
     )
     return len(frame)
 
@@ -329,15 +377,15 @@ def ingest_source(
     """
     report = IngestReport()
     customer_files, txn_files = split_portfolio(source)
-    for uri in customer_files:
-        loaded = ingest_customer_file(wh, uri, run_id)
+    for uri, version in customer_files.items():
+        loaded = ingest_customer_file(wh, uri, run_id, version)
         report.customers_loaded += loaded or 0
     problems = []
-    for done, uri in enumerate(txn_files):
+    for done, (uri, version) in enumerate(txn_files.items()):
         progress.advance("ingest (files)", done, len(txn_files))
         try:
             result = ingest_transaction_file(
-                wh, uri, mapping, run_id, date_format, max_ts, policy, order_lines
+                wh, uri, mapping, run_id, date_format, max_ts, policy, order_lines, version
             )
         except (IngestError, FileReadError) as exc:
             report.rejected.append(uri)

@@ -15,11 +15,16 @@ from tasks.ingest.errors import IngestError
 SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 
+# A listing: each file's URI (sorted) and its version when the store knows it without
+# reading the file (S3's ETag, size and last-modified), else None.
+Listing = dict[str, "str | None"]
+
+
 class FileStore(Protocol):
     """A place source files live: it lists them and lends a local copy of each."""
 
-    def list_files(self, source: str) -> list[str]:
-        """The files of SOURCE (a file, folder or prefix, or a glob), sorted."""
+    def list_files(self, source: str) -> Listing:
+        """The files of SOURCE (a file, folder or prefix, or a glob), sorted, with versions."""
 
     def local_copy(self, uri: str) -> AbstractContextManager[str]:
         """A context manager yielding a local path with URI's bytes."""
@@ -28,16 +33,16 @@ class FileStore(Protocol):
 class LocalFiles:
     """Files on this machine: a file, a folder (recursively) or a glob."""
 
-    def list_files(self, source: str) -> list[str]:
-        """Sorted file paths, hidden files skipped."""
+    def list_files(self, source: str) -> Listing:
+        """Sorted file paths, hidden files skipped; no versions (a local hash is cheap)."""
         path = Path(source).expanduser()
         if path.is_dir():
-            return sorted(
-                str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
-            )
-        if path.is_file():
-            return [str(path)]
-        return sorted(glob.glob(source, recursive=True))
+            found = (str(p) for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+        elif path.is_file():
+            found = iter([str(path)])
+        else:
+            found = iter(glob.glob(source, recursive=True))
+        return dict.fromkeys(sorted(found))
 
     @contextmanager
     def local_copy(self, uri: str) -> Iterator[str]:
@@ -48,11 +53,11 @@ class LocalFiles:
 class S3Files:
     """Objects under an s3:// prefix, streamed to a temporary file when read."""
 
-    def list_files(self, source: str) -> list[str]:
-        """Sorted s3:// URIs under the prefix."""
-        from tasks.s3 import list_s3_files
+    def list_files(self, source: str) -> Listing:
+        """Sorted s3:// URIs under the prefix, each with its ETag, size and last-modified."""
+        from tasks.s3 import list_s3_objects
 
-        return list_s3_files(source)
+        return list_s3_objects(source)
 
     @contextmanager
     def local_copy(self, uri: str) -> Iterator[str]:
@@ -76,21 +81,35 @@ def file_kind(path: str) -> str:
     return kind
 
 
-def expand_source(source: str) -> list[str]:
-    """A file, a folder (recursively) or a glob, local or s3://, as a sorted list of files."""
+def expand_source(source: str) -> Listing:
+    """A file, a folder (recursively) or a glob, local or s3://: its sorted files, versioned."""
     files = store_for(source).list_files(source)
     if not files:
         raise IngestError(f"{source}: no files found")
     return files
 
 
-def split_portfolio(source: str) -> tuple[list[str], list[str]]:
-    """Customers and transaction files: a folder with customers/ and transactions/, or a log."""
+def split_portfolio(source: str) -> tuple[Listing, Listing]:
+    """(customer files, transaction files): customers/ and transactions/ in SOURCE, or a log."""
+    if source.startswith("s3://"):
+        return split_s3_portfolio(source)
     root = Path(source)
-    if not source.startswith("s3://") and (root / "transactions").is_dir():
-        customers = expand_source(str(root / "customers")) if (root / "customers").is_dir() else []
+    if (root / "transactions").is_dir():
+        customers = expand_source(str(root / "customers")) if (root / "customers").is_dir() else {}
         return customers, expand_source(str(root / "transactions"))
-    return [], expand_source(source)
+    return {}, expand_source(source)
+
+
+def split_s3_portfolio(source: str) -> tuple[Listing, Listing]:
+    """An S3 prefix listed once: customers/ and transactions/ under it when it has them."""
+    listing = expand_source(source)
+    base = source.rstrip("/") + "/"
+
+    def under(folder: str) -> Listing:
+        return {uri: v for uri, v in listing.items() if uri.startswith(base + folder)}
+
+    transactions = under("transactions/")
+    return (under("customers/"), transactions) if transactions else ({}, listing)
 
 
 def content_hash(path: str) -> str:

@@ -156,20 +156,76 @@ def test_unknown_role_and_unsafe_column_are_rejected():
         parse_mapping({"amount": 'x"; drop table t;--'})
 
 
-def test_s3_source(wh, tmp_path, monkeypatch):
+@pytest.fixture
+def s3(monkeypatch):
+    """An in-process S3 (moto) with a landing bucket."""
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     with mock_aws():
-        s3 = boto3.client("s3")
-        s3.create_bucket(Bucket="landing")
-        s3.put_object(Bucket="landing", Key="exports/2025/log.csv", Body=LOG.encode())
-        _, files = split_portfolio("s3://landing/exports/")
-        assert files == ["s3://landing/exports/2025/log.csv"]
-        assert load(wh, files[0]) == (4, 0)
-        assert load(wh, files[0]) is None
-        manifest = wh.fetch_frame("SELECT source_uri FROM raw.load_manifest")
-        assert manifest["SOURCE_URI"].tolist() == files
+        client = boto3.client("s3")
+        client.create_bucket(Bucket="landing")
+        yield client
+
+
+@pytest.fixture
+def downloads(monkeypatch) -> list[str]:
+    """Every S3 object the ingest downloads (the real download still happens)."""
+    import tasks.s3
+
+    seen: list[str] = []
+    real = tasks.s3.download_s3_file
+
+    def spy(uri, folder):
+        seen.append(uri)
+        return real(uri, folder)
+
+    monkeypatch.setattr(tasks.s3, "download_s3_file", spy)
+    return seen
+
+
+def test_s3_source(wh, s3):
+    s3.put_object(Bucket="landing", Key="exports/2025/log.csv", Body=LOG.encode())
+    _, files = split_portfolio("s3://landing/exports/")
+    assert list(files) == ["s3://landing/exports/2025/log.csv"]
+    [(uri, version)] = files.items()
+    assert load(wh, uri, version=version) == (4, 0)
+    assert load(wh, uri, version=version) is None
+    manifest = wh.fetch_frame("SELECT source_uri, source_version FROM raw.load_manifest")
+    assert manifest.values.tolist() == [[uri, version]]
+
+
+def s3_ingest(wh, source="s3://landing/exports/"):
+    """One hourly ingest of the landing prefix."""
+    return ingest_source(wh, source, parse_mapping(MAP), "run", None, "9999-12-31")
+
+
+def test_s3_ingest_downloads_only_new_or_changed_objects(wh, s3, downloads):
+    s3.put_object(Bucket="landing", Key="exports/a.csv", Body=LOG.encode())
+    assert s3_ingest(wh).files_loaded == 1 and downloads == ["s3://landing/exports/a.csv"]
+    s3.put_object(Bucket="landing", Key="exports/b.csv", Body=b"cust,date,value\nC3,19970103,5\n")
+    report = s3_ingest(wh)
+    assert (report.files_loaded, report.files_skipped) == (1, 1)
+    assert downloads[1:] == ["s3://landing/exports/b.csv"]  # a.csv was not downloaded again
+    # a copy under a new key is read once; a replaced object (new ETag) is read and loaded
+    s3.copy_object(Bucket="landing", Key="exports/c.csv", CopySource="landing/exports/b.csv")
+    s3.put_object(Bucket="landing", Key="exports/a.csv", Body=b"cust,date,value\nD4,19970104,9\n")
+    report = s3_ingest(wh)
+    assert (report.files_loaded, report.files_skipped) == (1, 2)
+    assert sorted(downloads[2:]) == ["s3://landing/exports/a.csv", "s3://landing/exports/c.csv"]
+    assert s3_ingest(wh).files_skipped == 3 and len(downloads) == 4
+    assert wh.row_count("RAW.TRANSACTIONS") == 6
+    statuses = wh.fetch_frame("SELECT status FROM raw.load_manifest ORDER BY status")
+    assert statuses["STATUS"].tolist() == ["duplicate", "loaded", "loaded", "loaded"]
+
+
+def test_s3_portfolio_loads_customer_files_too(wh, s3, downloads):
+    s3.put_object(Bucket="landing", Key="p/customers/c.csv", Body=b"customer_id,state\nA1,TX\n")
+    s3.put_object(Bucket="landing", Key="p/transactions/t.csv", Body=LOG.encode())
+    report = s3_ingest(wh, "s3://landing/p")
+    assert (report.customers_loaded, report.files_loaded) == (1, 1)
+    assert wh.scalar("SELECT state FROM raw.customers WHERE customer_id = 'A1'") == "TX"
+    assert s3_ingest(wh, "s3://landing/p").files_skipped == 1 and len(downloads) == 2
 
 
 def test_id_ranges_limit_the_duplicate_search_but_never_miss_an_overlap(wh, tmp_path):
