@@ -59,7 +59,8 @@ class LifelineSettings(BaseSettings):
     s3_prefix: str = "lifeline"
     sagemaker_role_arn: str | None = None
     sagemaker_instance_type: str = "ml.m5.xlarge"
-    sagemaker_framework_version: str = "1.4-2"
+    # The flow image in ECR (deployments/Dockerfile): training runs the locked dependencies.
+    sagemaker_image_uri: str | None = None
     sagemaker_max_runtime_s: int = Field(2 * 3600, ge=60)
     sagemaker_max_wait_s: int = Field(3 * 3600, ge=60)  # our poll deadline; spot wait cap
     sagemaker_use_spot: bool = False

@@ -31,9 +31,18 @@ def terraform_settings() -> dict[str, str]:
     return {key: f"<terraform {key}>" for key in value}
 
 
+def workflow_exports(job: str = "prefect") -> dict[str, str]:
+    """Variables a deploy.yml job's steps write to $GITHUB_ENV themselves (e.g. the image)."""
+    deploy = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    runs = "\n".join(step.get("run", "") for step in deploy["jobs"][job]["steps"])
+    names = re.findall(r'echo "(\w+)=.*>> "\$GITHUB_ENV"', runs)
+    return {name: f"<workflow {name}>" for name in names}
+
+
 def env_values(env: str) -> dict[str, str]:
-    """What `prefect deploy` sees in the deploy workflow: Terraform's settings, the env file."""
-    return terraform_settings() | env_file(env)
+    """What `prefect deploy` sees in the deploy workflow: Terraform's settings, the workflow's
+    own exports (the image), the env file."""
+    return terraform_settings() | workflow_exports() | env_file(env)
 
 
 def render(value, env: dict[str, str]):
@@ -122,6 +131,9 @@ def test_job_env_names_the_database_blocks_and_terraform_use_and_a_shared_mlflow
         assert {k for k in job_env if k.startswith("LIFELINE_")} <= fields
         assert job_env["LIFELINE_SNOWFLAKE_DATABASE"] == "<terraform LIFELINE_SNOWFLAKE_DATABASE>"
         assert job_env["LIFELINE_MLFLOW_TRACKING_URI"] == "<terraform LIFELINE_MLFLOW_TRACKING_URI>"
+        # SageMaker trains in the image pushed for this commit, the one ECS runs
+        assert job_env["LIFELINE_SAGEMAKER_IMAGE_URI"] == "<workflow LIFELINE_IMAGE>"
+        assert job_env["LIFELINE_S3_PREFIX"] == "<terraform LIFELINE_S3_PREFIX>"
     # Terraform names the database LIFELINE_<ENV>; `lifeline blocks` defaults to the same name.
     snowflake = (ROOT / "infra" / "modules" / "stack" / "main.tf").read_text()
     assert 'name_prefix                 = upper(replace(local.name_prefix, "-", "_"))' in snowflake
@@ -139,6 +151,56 @@ def test_deploy_waits_for_ci_and_takes_the_job_settings_from_terraform():
         i for i, run in enumerate(steps) if "terraform output -json lifeline_settings" in run
     )
     assert settings < next(i for i, run in enumerate(steps) if "deploy --all" in run)
+
+
+def test_the_image_job_pushes_the_image_the_deployments_and_sagemaker_run():
+    deploy = yaml.safe_load((ROOT / ".github" / "workflows" / "deploy.yml").read_text())
+    image_job, prefect_job = deploy["jobs"]["image"], deploy["jobs"]["prefect"]
+    assert "image" in prefect_job["needs"] and image_job["needs"] == "terraform"
+    pushed = "\n".join(s.get("run", "") for s in image_job["steps"])
+    deployed = "\n".join(s.get("run", "") for s in prefect_job["steps"])
+    tag = "$(terraform output -raw image_repository_url):${GITHUB_SHA}"
+    assert f'echo "IMAGE={tag}"' in pushed and f'echo "LIFELINE_IMAGE={tag}"' in deployed
+    assert 'docker build -f deployments/Dockerfile -t "$IMAGE" .' in pushed
+    assert 'docker push "$IMAGE"' in pushed
+    assert any("amazon-ecr-login" in s.get("uses", "") for s in image_job["steps"])
+    outputs = (ROOT / "infra" / "envs" / "dev" / "outputs.tf").read_text()
+    assert 'output "image_repository_url"' in outputs
+    ecs = yaml.safe_load((ROOT / "prefect.yaml").read_text())["definitions"]["work_pools"]["ecs"]
+    assert ecs["job_variables"]["image"] == "{{ $LIFELINE_IMAGE }}"
+
+
+def test_the_training_image_installs_every_pin_the_models_are_loaded_with():
+    """SageMaker trains in the flow image: its Python admits every locked package.
+
+    The scikit-learn framework image (1.4-2, Python 3.10) could not: scikit-learn 1.9
+    requires Python 3.11.
+    """
+    from importlib.metadata import PackageNotFoundError, metadata
+
+    from packaging.specifiers import SpecifierSet
+
+    text = (ROOT / "deployments" / "Dockerfile").read_text()
+    python = re.search(r"^FROM python:(\d+\.\d+)", text, re.M).group(1)
+    pins = re.findall(
+        r"^([A-Za-z0-9_.-]+)==([^\s;]+)", (ROOT / "requirements.lock").read_text(), re.M
+    )
+    checked = 0
+    for name, version in pins:
+        try:
+            meta = metadata(name)
+        except PackageNotFoundError:
+            continue  # a pin for another platform
+        assert meta["Version"] == version, f"{name}: installed {meta['Version']}, locked {version}"
+        requires = SpecifierSet(meta.get("Requires-Python") or "")
+        assert requires.contains(python), f"{name} {version} needs Python {requires}"
+        checked += 1
+    assert checked > 100
+    assert not SpecifierSet(metadata("scikit-learn")["Requires-Python"]).contains("3.10")
+    from tasks.trainers.sagemaker import ENTRYPOINT
+
+    module = ENTRYPOINT[-1].replace(".", "/") + ".py"
+    assert (ROOT / module).exists() and "COPY tasks/ tasks/" in text
 
 
 def test_no_secrets_in_deploy_files():

@@ -1,4 +1,10 @@
-"""SageMaker trainer: the shared model code in the scikit-learn framework container."""
+"""SageMaker trainer: the shared model code, run in the flow image as a training job.
+
+The job runs the image the ECS flows run (`deployments/Dockerfile`, pushed to ECR by the
+image workflow): the same Python and the same locked scikit-learn that later unpickles the
+models. The scikit-learn framework images cannot install our pins (e.g. 1.4-2 is Python 3.10,
+and scikit-learn 1.9 needs 3.11).
+"""
 
 from __future__ import annotations
 
@@ -23,17 +29,8 @@ if TYPE_CHECKING:
     from tasks.features import TrainingSet
     from tasks.warehouse import Warehouse
 
-ROOT = Path(__file__).resolve().parents[2]
-ENTRY_POINT = "tasks/trainers/sagemaker_entry.py"
-# What the container installs on top of its own scikit-learn (the models need these pins).
-CONTAINER_REQUIREMENTS = (
-    "scikit-learn==1.9.1",
-    "pandas>=2.2",
-    "pyarrow",
-    "scipy",
-    "joblib",
-    "pydantic>=2",
-)
+# The container's command: our entry point, with the code already in the image.
+ENTRYPOINT = ["python", "-m", "tasks.trainers.sagemaker_entry"]
 TERMINAL = {"Completed", "Failed", "Stopped"}
 THROTTLING = {"ThrottlingException", "Throttling", "TooManyRequestsException"}
 
@@ -56,11 +53,6 @@ class JobSpec:
         return f"s3://{self.bucket}/{self.prefix}/training/{self.name}/train/"
 
     @property
-    def source_uri(self) -> str:
-        """S3 object holding the script-mode source tarball."""
-        return f"s3://{self.bucket}/{self.prefix}/training/{self.name}/source/sourcedir.tar.gz"
-
-    @property
     def checkpoint_uri(self) -> str:
         """S3 prefix the job checkpoints to, so a stopped (spot) job can resume."""
         return f"s3://{self.bucket}/{self.prefix}/checkpoints/{self.name}/"
@@ -76,19 +68,6 @@ def job_name(training_set: pd.DataFrame, config: ModelConfig, horizon_days: int)
     digest = hashlib.sha256(pd.util.hash_pandas_object(training_set, index=False).values)
     digest.update(json.dumps([config.model_dump(mode="json"), horizon_days]).encode())
     return f"lifeline-train-{digest.hexdigest()[:20]}"
-
-
-def source_tarball() -> bytes:
-    """The tasks package and a requirements file, as SageMaker script mode expects."""
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for path in sorted((ROOT / "tasks").rglob("*.py")):
-            tar.add(path, arcname=str(path.relative_to(ROOT)))
-        data = "\n".join(CONTAINER_REQUIREMENTS).encode() + b"\n"
-        info = tarfile.TarInfo("requirements.txt")
-        info.size = len(data)
-        tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 class SageMakerTrainer:
@@ -136,6 +115,7 @@ class SageMakerTrainer:
             for name, value in (
                 ("LIFELINE_S3_BUCKET", self.settings.s3_bucket),
                 ("LIFELINE_SAGEMAKER_ROLE_ARN", self.settings.sagemaker_role_arn),
+                ("LIFELINE_SAGEMAKER_IMAGE_URI", self.settings.sagemaker_image_uri),
             )
             if not value
         ]
@@ -162,7 +142,7 @@ class SageMakerTrainer:
         return JobSpec(name, self.settings.s3_bucket, self.settings.s3_prefix.strip("/"))
 
     def submit(self, training_set: pd.DataFrame, config: ModelConfig, horizon_days: int) -> JobSpec:
-        """Upload data and code, then create the job; an existing job of that name is reused."""
+        """Upload the data, then create the job; an existing job of that name is reused."""
         from botocore.exceptions import ClientError
 
         from tasks.s3 import split_uri
@@ -172,20 +152,15 @@ class SageMakerTrainer:
         buffer = io.BytesIO()
         training_set.to_parquet(buffer, index=False)
         self.s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
-        bucket, key = split_uri(spec.source_uri)
-        self.s3.put_object(Bucket=bucket, Key=key, Body=source_tarball())
         hyper = {k: json.dumps(v) for k, v in config.model_dump(mode="json").items()}
-        hyper |= {
-            "horizon_days": str(horizon_days),
-            "sagemaker_program": json.dumps(ENTRY_POINT),
-            "sagemaker_submit_directory": json.dumps(spec.source_uri),
-        }
+        hyper["horizon_days"] = str(horizon_days)
         try:
             self.sm.create_training_job(
                 TrainingJobName=spec.name,
                 AlgorithmSpecification={
-                    "TrainingImage": self.image_uri(),
+                    "TrainingImage": self.settings.sagemaker_image_uri,
                     "TrainingInputMode": "File",
+                    "ContainerEntrypoint": ENTRYPOINT,
                 },
                 RoleArn=self.settings.sagemaker_role_arn,
                 HyperParameters=hyper,
@@ -229,18 +204,6 @@ class SageMakerTrainer:
         if self.settings.sagemaker_use_spot:
             limits["MaxWaitTimeInSeconds"] = self.settings.sagemaker_max_wait_s
         return limits
-
-    def image_uri(self) -> str:
-        """The scikit-learn framework training image for the configured region/version."""
-        from sagemaker.core import image_uris
-
-        return image_uris.retrieve(
-            "sklearn",
-            self.settings.aws_region,
-            version=self.settings.sagemaker_framework_version,
-            instance_type=self.settings.sagemaker_instance_type,
-            image_scope="training",
-        )
 
     def wait(self, name: str) -> dict:
         """Poll until the job ends, within our own deadline; raise with SageMaker's reason."""

@@ -1,8 +1,9 @@
-"""SageMaker script-mode entry point: train the shared models inside the training container.
+"""SageMaker training entry point: train the shared models inside the flow image.
 
-Contract: the training set arrives as Parquet in SM_CHANNEL_TRAIN, hyperparameters as JSON in
-SM_HPS (or /opt/ml/input/config/hyperparameters.json), and everything written to
-SM_MODEL_DIR becomes model.tar.gz.
+Contract (SageMaker's for any training image): the training set arrives as Parquet in
+/opt/ml/input/data/train, hyperparameters as JSON strings in
+/opt/ml/input/config/hyperparameters.json, and everything written to /opt/ml/model becomes
+model.tar.gz. The SM_* variables override those paths (tests, SageMaker's toolkits).
 """
 
 from __future__ import annotations

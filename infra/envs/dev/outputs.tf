@@ -17,3 +17,8 @@ output "github_deploy_role_arn" {
   description = "Set as repository variable AWS_DEPLOY_ROLE_ARN."
   value       = module.lifeline.github_deploy_role_arn
 }
+
+output "image_repository_url" {
+  description = "ECR repository of the flow image (the image workflow pushes <url>:<commit SHA>)."
+  value       = module.lifeline.image_repository_url
+}

@@ -129,6 +129,22 @@ resource "aws_s3_bucket_policy" "data" {
   policy = data.aws_iam_policy_document.bucket.json
 }
 
+# ---------------------------------------------------------------- flow image
+# One image for the ECS flows and the SageMaker training jobs (deployments/Dockerfile): the
+# models train and load with the same locked dependencies. Tags are commit SHAs.
+resource "aws_ecr_repository" "flows" {
+  name                 = "${var.name_prefix}-flows"
+  image_tag_mutability = "IMMUTABLE"
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+  encryption_configuration {
+    encryption_type = "KMS"
+    kms_key         = aws_kms_key.data.arn
+  }
+  tags = var.tags
+}
+
 # ---------------------------------------------------------------- SageMaker execution role
 data "aws_iam_policy_document" "sagemaker_trust" {
   statement {
@@ -152,25 +168,37 @@ resource "aws_iam_role" "sagemaker" {
 }
 
 data "aws_iam_policy_document" "sagemaker" {
+  # The keys the trainer uses (tasks/trainers/sagemaker.py JobSpec): everything under the
+  # LIFELINE_S3_PREFIX the flows use, never the bucket root.
   statement {
-    sid       = "ListTrainingPrefixes"
+    sid       = "ListJobPrefixes"
     actions   = ["s3:ListBucket"]
     resources = [aws_s3_bucket.data.arn]
     condition {
       test     = "StringLike"
       variable = "s3:prefix"
-      values   = ["training/*", "models/*"]
+      values   = ["${var.s3_prefix}/training/*", "${var.s3_prefix}/models/*", "${var.s3_prefix}/checkpoints/*"]
     }
   }
   statement {
     sid       = "ReadTrainingData"
     actions   = ["s3:GetObject"]
-    resources = ["${aws_s3_bucket.data.arn}/training/*"]
+    resources = ["${aws_s3_bucket.data.arn}/${var.s3_prefix}/training/*"]
   }
   statement {
-    sid       = "WriteModels"
+    sid       = "WriteModelsAndCheckpoints"
     actions   = ["s3:GetObject", "s3:PutObject"]
-    resources = ["${aws_s3_bucket.data.arn}/models/*"]
+    resources = ["${aws_s3_bucket.data.arn}/${var.s3_prefix}/models/*", "${aws_s3_bucket.data.arn}/${var.s3_prefix}/checkpoints/*"]
+  }
+  statement {
+    sid       = "PullTheFlowImage"
+    actions   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+    resources = [aws_ecr_repository.flows.arn]
+  }
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # the API has no resource-level scope
   }
   statement {
     sid       = "UseDataKey"
@@ -242,6 +270,23 @@ data "aws_iam_policy_document" "github_deploy" {
     sid       = "ReadDeployState"
     actions   = ["s3:GetObject", "s3:PutObject", "s3:ListBucket"]
     resources = [aws_s3_bucket.data.arn, "${aws_s3_bucket.data.arn}/terraform/*"]
+  }
+  statement {
+    sid = "PushTheFlowImage"
+    actions = [
+      "ecr:BatchCheckLayerAvailability",
+      "ecr:BatchGetImage",
+      "ecr:CompleteLayerUpload",
+      "ecr:InitiateLayerUpload",
+      "ecr:PutImage",
+      "ecr:UploadLayerPart",
+    ]
+    resources = [aws_ecr_repository.flows.arn]
+  }
+  statement {
+    sid       = "EcrLogin"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # the API has no resource-level scope
   }
   statement {
     sid       = "PassOnlyTheSageMakerRole"

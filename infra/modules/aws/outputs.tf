@@ -27,3 +27,13 @@ output "mlflow_tracking_uri" {
   description = "ARN of the managed MLflow server (LIFELINE_MLFLOW_TRACKING_URI), or null."
   value       = try(aws_sagemaker_mlflow_tracking_server.registry[0].arn, null)
 }
+
+output "s3_prefix" {
+  description = "Key prefix the flows and training jobs use (LIFELINE_S3_PREFIX)."
+  value       = var.s3_prefix
+}
+
+output "image_repository_url" {
+  description = "ECR repository of the flow image (ECS flows and SageMaker training)."
+  value       = aws_ecr_repository.flows.repository_url
+}

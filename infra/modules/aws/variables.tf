@@ -32,6 +32,12 @@ variable "create_mlflow_server" {
   description = "Create a SageMaker managed MLflow tracking server for the model registry."
 }
 
+variable "s3_prefix" {
+  type        = string
+  default     = "lifeline"
+  description = "Key prefix the flows and training jobs write under (LIFELINE_S3_PREFIX)."
+}
+
 variable "tags" {
   type        = map(string)
   default     = {}

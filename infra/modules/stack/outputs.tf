@@ -3,6 +3,7 @@ output "lifeline_settings" {
   value = {
     LIFELINE_TARGET              = "snowflake"
     LIFELINE_S3_BUCKET           = module.aws.bucket_name
+    LIFELINE_S3_PREFIX           = module.aws.s3_prefix
     LIFELINE_SAGEMAKER_ROLE_ARN  = module.aws.sagemaker_role_arn
     LIFELINE_SNOWFLAKE_DATABASE  = module.snowflake.database
     LIFELINE_SNOWFLAKE_WAREHOUSE = module.snowflake.warehouse
@@ -26,4 +27,9 @@ output "models_stage" {
 output "github_deploy_role_arn" {
   description = "Set as repository variable AWS_DEPLOY_ROLE_ARN."
   value       = module.aws.github_deploy_role_arn
+}
+
+output "image_repository_url" {
+  description = "ECR repository the image workflow pushes the flow image to (tag: commit SHA)."
+  value       = module.aws.image_repository_url
 }

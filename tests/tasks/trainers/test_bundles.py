@@ -1,24 +1,24 @@
-"""The code shipped to SageMaker and to Snowpark imports and trains without the warehouse.
+"""The training code SageMaker and Snowpark run imports and trains without the warehouse.
 
-Each bundle is unpacked as its runtime would see it and run in a subprocess where `duckdb`
-and `sqlglot` cannot be imported (a meta-path hook refuses them), so an accidental import
-of the warehouse (e.g. model code reaching tasks.features) fails here first.
+Each runs as its runtime would (the Snowpark bundle unpacked; the SageMaker job's container
+command) in a subprocess where `duckdb` and `sqlglot` cannot be imported (a meta-path hook
+refuses them), so an accidental import of the warehouse (e.g. model code reaching
+tasks.features) fails here first.
 """
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import subprocess
 import sys
-import tarfile
 from pathlib import Path
 
-from tasks.trainers.sagemaker import ENTRY_POINT, source_tarball
+from tasks.trainers.sagemaker import ENTRYPOINT
 from tasks.trainers.snowpark import package_tasks
 from tests.tasks.test_modeling import training_set
 
+ROOT = Path(__file__).resolve().parents[3]
 BLOCKER = """
 import sys
 
@@ -43,24 +43,17 @@ def without_warehouse(tmp_path: Path, *pythonpath: Path) -> dict[str, str]:
 
 
 def test_sagemaker_entry_point_trains_without_duckdb_or_sqlglot(tmp_path):
-    source = tmp_path / "source"
-    with tarfile.open(fileobj=io.BytesIO(source_tarball())) as tar:
-        tar.extractall(source, filter="data")
     train, model = tmp_path / "train", tmp_path / "model"
     train.mkdir()
     training_set(600).to_parquet(train / "training_set.parquet", index=False)
-    env = without_warehouse(tmp_path, source) | {
+    env = without_warehouse(tmp_path, ROOT) | {
         "SM_CHANNEL_TRAIN": str(train),
         "SM_MODEL_DIR": str(model),
         "SM_HPS": json.dumps({"max_iter": 30}),
     }
-    subprocess.run(
-        [sys.executable, str(source / ENTRY_POINT)],
-        cwd=source,
-        env=env,
-        check=True,
-        timeout=300,
-    )
+    assert ENTRYPOINT[0] == "python"
+    command = [sys.executable, *ENTRYPOINT[1:]]  # the job's command, in this interpreter
+    subprocess.run(command, cwd=tmp_path, env=env, check=True, timeout=300)
     metrics = json.loads((model / "metrics.json").read_text())
     assert metrics["churn_roc_auc"] > 0.7
 

@@ -22,6 +22,8 @@ from tasks.trainers.sagemaker import SageMakerTrainer, TrainingJobError
 from tests.tasks.test_modeling import training_set
 
 ROLE = "arn:aws:iam::123456789012:role/lifeline-sagemaker"
+IMAGE = "123456789012.dkr.ecr.us-east-1.amazonaws.com/lifeline-flows:0123abc"
+ROOT = Path(__file__).resolve().parents[3]
 # describe_training_job for a running job; tests override the status and reasons.
 JOB = {
     "TrainingJobName": "j",
@@ -56,7 +58,11 @@ def stubbed(tmp_path, **settings) -> tuple[SageMakerTrainer, Stubber]:
         "sagemaker", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
     config = load_settings(
-        home=tmp_path, s3_bucket="lifeline-data", sagemaker_role_arn=ROLE, **settings
+        home=tmp_path,
+        s3_bucket="lifeline-data",
+        sagemaker_role_arn=ROLE,
+        sagemaker_image_uri=IMAGE,
+        **settings,
     )
     return SageMakerTrainer(config, sagemaker_client=client, poll_seconds=0), Stubber(client)
 
@@ -64,37 +70,36 @@ def stubbed(tmp_path, **settings) -> tuple[SageMakerTrainer, Stubber]:
 def trainer(tmp_path, **kw) -> SageMakerTrainer:
     """A trainer configured for the moto bucket and role."""
     settings = load_settings(
-        home=tmp_path, s3_bucket="lifeline-data", sagemaker_role_arn=ROLE, **kw
+        home=tmp_path,
+        s3_bucket="lifeline-data",
+        sagemaker_role_arn=ROLE,
+        sagemaker_image_uri=IMAGE,
+        **kw,
     )
     return SageMakerTrainer(settings, poll_seconds=0)
 
 
 def run_container(job: dict, tmp_path: Path) -> None:
-    """Do what the scikit-learn container does: fetch channel + code, run, tar SM_MODEL_DIR."""
+    """Do what SageMaker does with the job: fetch the channel, run the image's command, tar
+    /opt/ml/model (here under TMP_PATH) to the output path."""
     s3 = boto3.client("s3")
-    hyper = job["HyperParameters"]
-    bucket, _, prefix = job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"][
-        5:
-    ].partition("/")
-    train, code, model = tmp_path / "train", tmp_path / "code", tmp_path / "model"
-    for path in (train, code, model):
+    uri = job["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3Uri"]
+    bucket, _, prefix = uri[5:].partition("/")
+    train, model = tmp_path / "train", tmp_path / "model"
+    for path in (train, model):
         path.mkdir()
     for obj in s3.list_objects_v2(Bucket=bucket, Prefix=prefix)["Contents"]:
         s3.download_file(bucket, obj["Key"], str(train / Path(obj["Key"]).name))
-    src_bucket, _, src_key = json.loads(hyper["sagemaker_submit_directory"])[5:].partition("/")
-    body = s3.get_object(Bucket=src_bucket, Key=src_key)["Body"].read()
-    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
-        tar.extractall(code, filter="data")
-    assert (code / "requirements.txt").read_text().startswith("scikit-learn==")
     env = {
         "PATH": os.environ["PATH"],
-        "PYTHONPATH": str(code),
+        "PYTHONPATH": str(ROOT),  # the image has the repository installed
         "SM_CHANNEL_TRAIN": str(train),
         "SM_MODEL_DIR": str(model),
-        "SM_HPS": json.dumps(hyper),
+        "SM_HPS": json.dumps(job["HyperParameters"]),
     }
-    program = json.loads(hyper["sagemaker_program"])
-    subprocess.run([sys.executable, program], cwd=code, env=env, check=True, timeout=600)
+    command = job["AlgorithmSpecification"]["ContainerEntrypoint"]
+    assert command[0] == "python"
+    subprocess.run([sys.executable, *command[1:]], cwd=tmp_path, env=env, check=True, timeout=600)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
         for path in model.iterdir():
@@ -108,9 +113,7 @@ def test_sagemaker_job_round_trip_gives_an_interchangeable_model(aws, tmp_path):
     sm_trainer = trainer(tmp_path / "home")
     spec = sm_trainer.submit(data, config, 90)
     job = sm_trainer.sm.describe_training_job(TrainingJobName=spec.name)
-    assert job["AlgorithmSpecification"]["TrainingImage"].endswith(
-        "sagemaker-scikit-learn:1.4-2-cpu-py3"
-    )
+    assert job["AlgorithmSpecification"]["TrainingImage"] == IMAGE
     run_container(job, tmp_path)
     result = sm_trainer.fetch(sm_trainer.wait(spec.name))
     local = LocalTrainer().train(data, config, 90)
@@ -129,7 +132,7 @@ def test_preflight_needs_bucket_and_role(tmp_path):
     bare = SageMakerTrainer(load_settings(home=tmp_path))
     from tasks.trainers import TrainerUnavailableError
 
-    with pytest.raises(TrainerUnavailableError, match="LIFELINE_S3_BUCKET"):
+    with pytest.raises(TrainerUnavailableError, match="LIFELINE_S3_BUCKET.*IMAGE_URI"):
         bare.preflight()
 
 
