@@ -405,6 +405,20 @@ def blocks(env: str = typer.Option("dev", "--env", help="dev or prod")) -> None:
 
 
 @app.command()
+def automations(
+    prefix: str = typer.Option("lifeline", "--prefix", help="Name prefix, e.g. lifeline-prod."),
+) -> None:
+    """Create the alert automations (failed run, drift, quality gate) and their webhook block."""
+    from tasks.alerts import create_automations
+
+    try:
+        names = create_automations(prefix)
+    except ValueError as exc:
+        fail(str(exc))
+    typer.echo(f"automations: {', '.join(names)} -> block {prefix}-alerts")
+
+
+@app.command()
 def doctor(
     trainer: str = typer.Option(DEFAULTS.trainer, "--trainer", help="The trainer to check."),
     home: Path = HOME,

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from tasks.alerts import GATE_EVENT, emit_alert_event
 from tasks.artifacts import publish_markdown
 from tasks.identifiers import quote_identifier
 from tasks.warehouse import Warehouse
@@ -357,5 +358,11 @@ def validate_dataset(
     record_result(wh, result, run_id)
     publish_markdown(f"quality-{suite.replace('_', '-')}", result_markdown(result))
     if not result.success:
-        raise QualityGateError(failure_message(result), failure_summary(result, True))
+        summary = failure_summary(result, True)
+        emit_alert_event(
+            GATE_EVENT,
+            f"dataset.{suite}",
+            {"suite": suite, "table": table, "run_id": run_id, "checks": summary},
+        )
+        raise QualityGateError(failure_message(result), summary)
     return result

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from tasks import drift, features, ingest, quality, registry, scoring, synthetic, training
+from tasks.alerts import DRIFT_EVENT, emit_alert_event, warehouse_resource
 from tasks.features import drop_stale_staging
 from tasks.guard import publish_lock
 from tasks.params import DriftParams, FeatureParams, IngestParams, StepParams, TrainParams
@@ -301,6 +302,17 @@ def drift_step(run: StepRun, p: DriftParams, as_of: dt.date) -> dict[str, Any]:
     if report.drifted:
         message = f"drift at {as_of}: PSI > {p.drift_threshold} for {', '.join(report.drifted)}"
         log.warn(message)
+        emit_alert_event(
+            DRIFT_EVENT,
+            warehouse_resource(run.settings),
+            {
+                "as_of": as_of.isoformat(),
+                "threshold": p.drift_threshold,
+                "drifted": report.drifted,
+                "psi_drifted": {f: round(report.psi[f], 4) for f in report.drifted},
+                "run_id": log.run_id,
+            },
+        )
         if p.fail_on_drift:
             raise DriftDetectedError(message)
     return {"drifted": report.drifted, "psi": report.psi, "threshold": p.drift_threshold}

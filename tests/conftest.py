@@ -48,6 +48,7 @@ def prefect_harness():
     """One temporary Prefect API for every flow test in the session."""
     from prefect.testing.utilities import prefect_test_harness
 
+    os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"  # offline: no telemetry attempts
     with prefect_test_harness(server_startup_timeout=180):
         yield
 
