@@ -72,8 +72,17 @@ def check_policy(settings) -> Check:
 
 def check_warehouse(settings) -> Check:
     """The warehouse opens and answers; on Snowflake, as which role and database."""
+    from tasks.guard import live_holder, local_lock_path
     from tasks.warehouse import open_warehouse
 
+    holder = {} if settings.target == "snowflake" else live_holder(local_lock_path(settings))
+    if holder:  # DuckDB admits one writer: the run waits for the lock (or fails) as configured
+        return Check(
+            "warehouse",
+            True,
+            f"in use by flow run {holder.get('run_id')}; a run waits up to "
+            f"{settings.lock_wait_s:g} s for it (LIFELINE_LOCK_WAIT_S)",
+        )
     try:
         with open_warehouse(settings) as wh:
             wh.scalar("SELECT COUNT(*) FROM raw.load_manifest")

@@ -88,6 +88,18 @@ def file_lock(path: Path, run_id: str, wait_s: float = 0.0) -> Iterator[None]:
             path.unlink(missing_ok=True)
 
 
+def local_lock_path(settings: Any) -> Path:
+    """The lock file of the local (DuckDB) warehouse."""
+    return settings.home_dir / "locks" / "publish.lock"
+
+
+def live_holder(path: Path) -> dict:
+    """The record of a run holding PATH right now ({} when free or its holder died here)."""
+    holder = read_holder(path)
+    dead = holder.get("host") == socket.gethostname() and not pid_alive(holder.get("pid", 0))
+    return {} if not holder or dead else holder
+
+
 def publish_limit_name(database: str) -> str:
     """The Prefect global concurrency limit that serialises runs on one Snowflake database."""
     return f"lifeline-publish-{validate_identifier(database, 1).lower()}"
@@ -97,7 +109,7 @@ def publish_limit_name(database: str) -> str:
 def publish_lock(settings: Any, run_id: str) -> Iterator[None]:
     """Serialise runs that publish to the same warehouse."""
     if settings.target != "snowflake":
-        with file_lock(settings.home_dir / "locks" / "publish.lock", run_id, settings.lock_wait_s):
+        with file_lock(local_lock_path(settings), run_id, settings.lock_wait_s):
             yield
         return
     # Runs on different machines share only the Prefect API: a global concurrency limit of 1

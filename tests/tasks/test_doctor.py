@@ -133,3 +133,37 @@ def test_a_managed_mlflow_server_is_shared_and_checked_with_the_role(monkeypatch
     check = check_mlflow(load_settings())
     assert not check.ok and arn in check.detail
     assert "sagemaker-mlflow" in check.line() and "local to this machine" not in check.line()
+
+
+HOLDER = """
+import sys, time
+from tasks.guard import publish_lock
+from tasks.settings import load_settings
+from tasks.warehouse import open_warehouse
+
+settings = load_settings()
+with publish_lock(settings, "run-holding"), open_warehouse(settings):
+    print("holding", flush=True)
+    time.sleep(120)
+"""
+
+
+def test_a_warehouse_busy_with_another_run_is_not_a_setup_failure(tmp_path):
+    """A deployment run that starts while another writes DuckDB reaches the lock, which
+    waits or fails as configured, instead of failing doctor on DuckDB's file lock."""
+    import os
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, text=True, env=os.environ.copy()
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        found = verdicts(run_checks("local"))
+        ok, line = found["warehouse"]
+        assert ok and "in use by flow run run-holding" in line and "LIFELINE_LOCK_WAIT_S" in line
+    finally:
+        holder.kill()
+        holder.wait()
+    assert verdicts(run_checks("local"))["warehouse"][0]  # free again: opened and checked
