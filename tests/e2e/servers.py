@@ -123,3 +123,33 @@ def prefect(env: dict, *args: str, cwd: Path = ROOT, timeout: int = 300) -> str:
     )
     assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
     return done.stdout + done.stderr
+
+
+@contextlib.contextmanager
+def moto_s3_server(tmp: Path, env: dict) -> Iterator[str]:
+    """moto's S3 as a server on a free port (the landing bucket's stand-in); yields its URL."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    command = [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)]
+    with serving(command, env, f"{url}/moto-api/", tmp / "moto-server.log"):
+        yield url
+
+
+@contextlib.contextmanager
+def worker(env: dict, pool: str, cwd: Path, log: Path) -> Iterator[None]:
+    """A long-running `prefect worker` on POOL in its own folder, polling every second."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    env = env | {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
+    command = [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--name", pool]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        yield
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
