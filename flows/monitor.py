@@ -8,7 +8,7 @@ from prefect import flow
 
 from flows.common import flow_session, resolve_as_of
 from tasks.params import DEFAULTS, AsOf, DriftParams, DriftThreshold, FailOnDrift, describe_params
-from tasks.steps import drift_step
+from tasks.steps import drift_step, realised_step
 
 
 @flow(name="drift-monitor", log_prints=True)
@@ -18,7 +18,9 @@ def drift_flow(
     drift_threshold: DriftThreshold = DEFAULTS.drift_threshold,
     fail_on_drift: FailOnDrift = DEFAULTS.fail_on_drift,
 ) -> dict[str, Any]:
-    """PSI per feature and for the churn score at AS_OF vs the champion's training data."""
+    """Judge past scores on what happened, then PSI at AS_OF vs the champion's training data."""
     params = DriftParams(**locals())
     with flow_session("drift-monitor", params) as run:
-        return drift_step(run, params, resolve_as_of(run, as_of))
+        cutoff = resolve_as_of(run, as_of)
+        realised = realised_step(run)
+        return drift_step(run, params, cutoff) | {"realised": realised}

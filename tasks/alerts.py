@@ -1,9 +1,10 @@
 """Alerts the Prefect way: the flows emit events, automations (as code) notify a webhook block.
 
-Three automations, created by `lifeline automations` in the deploy step:
+Four automations, created by `lifeline automations` in the deploy step:
 - a Lifeline flow run failed or crashed (Prefect's own flow-run events, tag `lifeline`);
 - drift above the threshold (our `lifeline.drift.detected` event);
-- a quality gate failed (our `lifeline.quality.gate-failed` event).
+- a quality gate failed (our `lifeline.quality.gate-failed` event);
+- past scores fell short of their model's holdout (`lifeline.performance.below-holdout`).
 Each sends to one CustomWebhookNotificationBlock whose URL comes from the environment. It
 posts `{"text": ...}`, which is what a Slack incoming webhook takes, so the same block serves
 Slack or any endpoint that accepts JSON.
@@ -18,6 +19,7 @@ from typing import Any
 
 DRIFT_EVENT = "lifeline.drift.detected"
 GATE_EVENT = "lifeline.quality.gate-failed"
+PERFORMANCE_EVENT = "lifeline.performance.below-holdout"
 WEBHOOK_VARIABLE = "LIFELINE_ALERT_WEBHOOK_URL"
 LOG = logging.getLogger("lifeline.alerts")
 
@@ -81,6 +83,13 @@ RULES = (
         "Suite {{ event.payload.suite }} failed on {{ event.payload.table }} "
         "(flow run {{ event.payload.run_id }}): {{ event.payload.checks }}",
     ),
+    AlertRule(
+        "realised performance",
+        (PERFORMANCE_EVENT,),
+        "Lifeline: scores of {{ event.payload.as_of }} fell short of their holdout",
+        "Churn model v{{ event.payload.model_version }}, scored at {{ event.payload.as_of }}, "
+        "against what customers then did: {{ event.payload.reason }}",
+    ),
 )
 
 
@@ -128,7 +137,7 @@ def save_alert_block(url: str, name: str) -> Any:
 
 
 def create_automations(prefix: str = "lifeline", url: str | None = None) -> list[str]:
-    """Create (or replace) the alert block and the three automations; their names."""
+    """Create (or replace) the alert block and the automations; their names."""
     from prefect.client.orchestration import get_client
 
     url = url or os.environ.get(WEBHOOK_VARIABLE)

@@ -117,6 +117,17 @@ class ScoringPolicy(Section):
         return self
 
 
+class MonitoringPolicy(Section):
+    """When past scores, judged on what customers then did, fall short of their holdout."""
+
+    realised_auc_margin: float = Field(
+        0.05, ge=0, le=1, description="Alert when realised ROC AUC is this far below holdout."
+    )
+    realised_ece_margin: float = Field(
+        0.05, ge=0, le=1, description="Alert when realised ECE is this far above holdout."
+    )
+
+
 class Policy(Section):
     """The whole per-deployment policy."""
 
@@ -124,6 +135,7 @@ class Policy(Section):
     labels: LabelPolicy = LabelPolicy()
     features: FeaturePolicy = FeaturePolicy()
     scoring: ScoringPolicy = ScoringPolicy()
+    monitoring: MonitoringPolicy = MonitoringPolicy()
 
     def record(self) -> dict[str, Any]:
         """The policy as plain JSON values, for the run record."""

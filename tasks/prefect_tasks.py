@@ -65,6 +65,7 @@ POLICY = {
     "stage_scores": NETWORK_RETRIES,
     "publish_scores": NETWORK_RETRIES,
     "monitor_drift": LOCAL,
+    "check_realised": LOCAL,
 }
 
 

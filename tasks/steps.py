@@ -14,8 +14,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tasks import drift, features, ingest, quality, registry, scoring, synthetic, training
-from tasks.alerts import DRIFT_EVENT, emit_alert_event, warehouse_resource
+from tasks import (
+    drift,
+    features,
+    ingest,
+    quality,
+    realised,
+    registry,
+    scoring,
+    synthetic,
+    training,
+)
+from tasks.alerts import DRIFT_EVENT, PERFORMANCE_EVENT, emit_alert_event, warehouse_resource
+from tasks.artifacts import publish_markdown
 from tasks.features import drop_stale_staging
 from tasks.guard import publish_lock
 from tasks.params import DriftParams, FeatureParams, IngestParams, StepParams, TrainParams
@@ -41,6 +52,7 @@ class Units:
     stage_scores: Callable[..., Any]
     publish_scores: Callable[..., Any]
     monitor_drift: Callable[..., Any]
+    check_realised: Callable[..., Any]
 
 
 PLAIN = Units(
@@ -54,6 +66,7 @@ PLAIN = Units(
     stage_scores=scoring.stage_scores,
     publish_scores=scoring.publish_scores,
     monitor_drift=drift.monitor_drift,
+    check_realised=realised.check_realised,
 )
 
 
@@ -291,6 +304,32 @@ def score_step(run: StepRun, as_of: dt.date) -> dict[str, Any]:
         "score_rows_total": wh.row_count(scoring.SCORES_TABLE),
     }
     return log.counts
+
+
+def realised_step(run: StepRun) -> list[dict[str, Any]]:
+    """Judge past scores whose horizon has passed; record, publish, alert on shortfalls."""
+    units, wh, log = run.units, run.wh, run.log
+    with log.step("realised"):
+        rows = units.check_realised(wh, run.settings, run.policy.monitoring, log.run_id)
+    publish_markdown("realised-performance", realised.realised_markdown(wh))
+    found = [
+        r | {"AS_OF_DATE": str(r["AS_OF_DATE"])[:10], "EVALUATED_AT": str(r["EVALUATED_AT"])}
+        for r in (rows.to_dict("records") if len(rows) else [])
+    ]
+    log.counts |= {"realised_dates": [r["AS_OF_DATE"] for r in found]}
+    for row in (r for r in found if r["DEGRADED"]):
+        log.warn(f"scores of {row['AS_OF_DATE']} fell short of their holdout: {row['REASON']}")
+        emit_alert_event(
+            PERFORMANCE_EVENT,
+            warehouse_resource(run.settings),
+            {
+                "as_of": row["AS_OF_DATE"],
+                "reason": row["REASON"],
+                "model_version": row["CHURN_MODEL_VERSION"],
+                "run_id": log.run_id,
+            },
+        )
+    return found
 
 
 def drift_step(run: StepRun, p: DriftParams, as_of: dt.date) -> dict[str, Any]:

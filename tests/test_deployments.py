@@ -150,7 +150,14 @@ def test_deploy_waits_for_ci_and_takes_the_job_settings_from_terraform():
     settings = next(
         i for i, run in enumerate(steps) if "terraform output -json lifeline_settings" in run
     )
-    assert settings < next(i for i, run in enumerate(steps) if "deploy --all" in run)
+    deployed = next(i for i, run in enumerate(steps) if "deploy --all" in run)
+    assert settings < deployed
+    # then the alert automations, from the webhook secret
+    [alerts] = [s for s in deploy["jobs"]["prefect"]["steps"] if "automations" in s.get("run", "")]
+    assert steps.index(alerts["run"]) > deployed
+    assert (
+        alerts["env"]["LIFELINE_ALERT_WEBHOOK_URL"] == "${{ secrets.LIFELINE_ALERT_WEBHOOK_URL }}"
+    )
 
 
 def test_the_image_job_pushes_the_image_the_deployments_and_sagemaker_run():

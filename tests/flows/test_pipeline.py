@@ -219,6 +219,26 @@ def test_back_test_equals_run_on_truncated_history(
 
         pd.testing.assert_frame_equal(tables[0][name], tables[1][name], check_exact=True)
 
+    # The loop closes: the long history has the 90 days after AS_OF, so the monitoring flow
+    # judges those scores on what happened, beside the holdout of the model that made them.
+    from flows.monitor import drift_flow
+
+    monkeypatch.setenv("LIFELINE_HOME", str(tmp_path / "long"))
+    found = drift_flow(as_of=as_of)["realised"]
+    assert [r["AS_OF_DATE"] for r in found] == [as_of.isoformat()]
+    [row] = found
+    assert row["CUSTOMERS"] > 0 and 0.5 < row["ROC_AUC"] <= 1 and row["ACTUAL_VALUE"] > 0
+    assert row["HOLDOUT_ROC_AUC"] == pytest.approx(long["metrics"]["churn_roc_auc"])
+    assert row["DEGRADED"] == (
+        row["ROC_AUC"] < row["HOLDOUT_ROC_AUC"] - 0.05 or row["ECE"] > row["HOLDOUT_ECE"] + 0.05
+    )
+    assert drift_flow(as_of=as_of)["realised"] == []  # each scoring date is judged once
+    wh = open_home(tmp_path / "long")
+    stored = wh.fetch_frame("SELECT * FROM ml.realised_performance")
+    wh.close()
+    assert [d.date() for d in stored["AS_OF_DATE"]] == [as_of]
+    assert stored["ROC_AUC"][0] == row["ROC_AUC"]
+
 
 @pytest.mark.scenario(20)
 def test_broken_labels_stop_the_features_flow_before_publishing(first_run, monkeypatch):

@@ -27,7 +27,7 @@ def test_automations_are_created_once_and_notify_the_webhook_block(prefect_harne
     names = create_automations("lifeline-test", URL)
     assert create_automations("lifeline-test", URL) == names  # a re-deploy replaces them
     found = read_automations("lifeline-test")
-    assert sorted(found) == sorted(names) and len(found) == len(RULES) == 3
+    assert sorted(found) == sorted(names) and len(found) == len(RULES) == 4
     block = CustomWebhookNotificationBlock.load("lifeline-test-alerts")
     assert block.secrets.get_secret_value() == {"webhook_url": URL}
     assert URL not in block.url and block.json_data == {"text": "*{{ subject }}*\n{{ body }}"}
