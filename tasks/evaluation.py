@@ -55,6 +55,8 @@ def evaluate_outcome(frame: pd.DataFrame, horizon_days: int) -> dict[str, dict[s
 
     def column(name: str) -> np.ndarray:
         values = frame[name].to_numpy(float)
+        if np.isnan(values).all():  # a baseline not fitted at this cut-off: left out below
+            return values
         return np.where(np.isnan(values), np.nanmean(values), values)
 
     churn_scores = {
