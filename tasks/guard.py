@@ -49,11 +49,7 @@ def try_lock_file(path: Path, holder: dict) -> bool:
                 os.link(draft, path)  # atomic: the lock appears complete or not at all
                 return True
             except FileExistsError:
-                current = read_holder(path)
-                dead = current.get("host") == holder["host"] and not pid_alive(
-                    current.get("pid", 0)
-                )
-                if current and not dead:
+                if live_holder(path):
                     return False
                 path.unlink(missing_ok=True)  # a killed run's lock: stale
         return False

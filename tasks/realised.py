@@ -27,15 +27,14 @@ def due_dates(wh: Warehouse, horizon_days: int) -> list[dt.date]:
     latest = wh.scalar("SELECT MAX(txn_ts) FROM raw.transactions")
     if latest is None:
         return []
-    done = set(wh.fetch_frame("SELECT as_of_date FROM ml.realised_performance")["AS_OF_DATE"])
-    scored = wh.fetch_frame("SELECT DISTINCT as_of_date FROM ml.customer_scores")["AS_OF_DATE"]
+
+    def dates(sql: str) -> set[dt.date]:
+        return {pd.Timestamp(v).date() for v in wh.fetch_frame(sql)["AS_OF_DATE"]}
+
+    done = dates("SELECT as_of_date FROM ml.realised_performance")
+    scored = dates("SELECT DISTINCT as_of_date FROM ml.customer_scores")
     complete = latest.date() + dt.timedelta(days=1)
-    return sorted(
-        d
-        for d in (pd.Timestamp(v).date() for v in scored)
-        if d + dt.timedelta(days=horizon_days) <= complete
-        and d not in {pd.Timestamp(x).date() for x in done}
-    )
+    return sorted(d for d in scored - done if d + dt.timedelta(days=horizon_days) <= complete)
 
 
 def holdout_metrics(version: str) -> dict[str, float]:

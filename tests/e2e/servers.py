@@ -52,21 +52,30 @@ def wait_healthy(url: str, server: subprocess.Popen, deadline_s: float = 240) ->
 
 
 @contextlib.contextmanager
-def serving(command: list[str], env: dict, health_url: str, log: Path) -> Iterator[None]:
-    """Run a server process until the block ends; its output goes to LOG."""
+def running(
+    command: list[str], env: dict, log: Path, cwd: Path | None = None
+) -> Iterator[subprocess.Popen]:
+    """A process (and its children) alive until the block ends; its output goes to LOG."""
     with open(log, "w") as out:
         proc = subprocess.Popen(
-            command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        wait_healthy(health_url, proc)
-        yield
+        yield proc
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def serving(command: list[str], env: dict, health_url: str, log: Path) -> Iterator[None]:
+    """Run a server process until the block ends, once it answers HEALTH_URL."""
+    with running(command, env, log) as proc:
+        wait_healthy(health_url, proc)
+        yield
 
 
 @contextlib.contextmanager
@@ -141,15 +150,26 @@ def worker(env: dict, pool: str, cwd: Path, log: Path) -> Iterator[None]:
     cwd.mkdir(parents=True, exist_ok=True)
     env = env | {"PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "5"}
     command = [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--name", pool]
-    with open(log, "w") as out:
-        proc = subprocess.Popen(
-            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-    try:
+    with running(command, env, log, cwd):
         yield
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+
+
+def create_work_pools(env: dict, process_pools: list[str], ecs_pool: str) -> None:
+    """Process pools and an ECS pool from the committed base job templates."""
+    for pool, kind in [(p, "process") for p in process_pools] + [(ecs_pool, "ecs")]:
+        prefect(
+            env,
+            *("work-pool", "create", pool, "--type", kind),
+            *("--base-job-template", f"deployments/{kind}-base-job-template.json"),
+        )
+
+
+def save_results_block(env: dict, name: str, folder: Path) -> None:
+    """A LocalFileSystem block the deployments' PREFECT_DEFAULT_RESULT_STORAGE_BLOCK names."""
+    block = (
+        "from prefect.filesystems import LocalFileSystem; import sys; "
+        "LocalFileSystem(basepath=sys.argv[1]).save(sys.argv[2], overwrite=True)"
+    )
+    subprocess.run(
+        [sys.executable, "-c", block, str(folder), name], env=env, check=True, timeout=120
+    )

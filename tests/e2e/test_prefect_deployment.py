@@ -5,11 +5,17 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import sys
 
 import pytest
 
-from tests.e2e.servers import ROOT, mlflow_server, prefect, prefect_server
+from tests.e2e.servers import (
+    ROOT,
+    create_work_pools,
+    mlflow_server,
+    prefect,
+    prefect_server,
+    save_results_block,
+)
 
 POOL = "lifeline-process-e2e"
 DEPLOYMENTS = {"weekly-retrain", "daily-scoring", "hourly-ingest", "daily-features", "daily-drift"}
@@ -57,23 +63,8 @@ async def read_run(api_url: str, run_id: str) -> tuple:
 def test_deploy_from_prefect_yaml_and_run_with_a_worker(server):
     tmp, env = server
     home = tmp / "lifeline-home"
-    prefect(
-        env,
-        *("work-pool", "create", POOL, "--type", "process"),
-        *("--base-job-template", "deployments/process-base-job-template.json"),
-    )
-    prefect(
-        env,
-        *("work-pool", "create", "lifeline-ecs-e2e", "--type", "ecs"),
-        *("--base-job-template", "deployments/ecs-base-job-template.json"),
-    )
-    block = (
-        "from prefect.filesystems import LocalFileSystem; import sys; "
-        "LocalFileSystem(basepath=sys.argv[1]).save('lifeline-e2e-results', overwrite=True)"
-    )
-    subprocess.run(
-        [sys.executable, "-c", block, str(tmp / "results")], env=env, check=True, timeout=120
-    )
+    create_work_pools(env, [POOL], "lifeline-ecs-e2e")
+    save_results_block(env, "lifeline-e2e-results", tmp / "results")
     deploy_env = env | {
         "LIFELINE_ENV": "e2e",
         "LIFELINE_REPO_URL": str(ROOT),  # the worker clones this checkout's committed HEAD

@@ -20,7 +20,6 @@ import http.server
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -31,13 +30,16 @@ import pytest
 from tests.e2e.servers import (
     BIN,
     ROOT,
+    create_work_pools,
     mlflow_server,
     moto_s3_server,
     prefect,
     prefect_server,
+    save_results_block,
     worker,
 )
 from tests.e2e.test_prefect_deployment import current_branch
+from tests.test_deployments import fire_times
 
 pytestmark = pytest.mark.e2e
 
@@ -183,50 +185,40 @@ def read_run(run_id):
         return client.read_flow_run(run_id)
 
 
-def wait_terminal(run_id, timeout_s: float = RUN_TIMEOUT_S):
-    """The run's final state, polled through the API."""
+def wait_state(run_id, reached, timeout_s: float):
+    """Poll the run through the API until REACHED(state); that state."""
     from prefect.client.orchestration import get_client
 
     deadline = time.monotonic() + timeout_s
     with get_client(sync_client=True) as client:
         while time.monotonic() < deadline:
             state = client.read_flow_run(run_id).state
-            if state is not None and state.is_final():
+            if state is not None and reached(state):
                 return state
-            time.sleep(1)
-    raise AssertionError(f"flow run {run_id} not finished after {timeout_s} s")
+            time.sleep(0.5)
+    raise AssertionError(f"flow run {run_id} not there after {timeout_s} s")
+
+
+def wait_terminal(run_id, timeout_s: float = RUN_TIMEOUT_S):
+    """The run's final state."""
+    return wait_state(run_id, lambda state: state.is_final(), timeout_s)
 
 
 def wait_running(run_id, timeout_s: float = 300) -> None:
     """Until the run is Running (its process started)."""
-    from prefect.client.orchestration import get_client
-
-    deadline = time.monotonic() + timeout_s
-    with get_client(sync_client=True) as client:
-        while time.monotonic() < deadline:
-            state = client.read_flow_run(run_id).state
-            if state is not None and state.is_running():
-                return
-            time.sleep(0.5)
-    raise AssertionError(f"flow run {run_id} did not start")
+    wait_state(run_id, lambda state: state.is_running(), timeout_s)
 
 
 def day_schedule(deployments: dict, day: dt.date) -> list[tuple[dt.datetime, str]]:
     """(time, deployment) for every run the server's schedules fire on DAY, in order."""
-    import asyncio
-
-    from prefect.server.schemas.schedules import CronSchedule
-
     start = dt.datetime.combine(day, dt.time(), tzinfo=dt.UTC)
-    fired = []
-    for name, deployment in deployments.items():
-        for schedule in deployment.schedules:
-            cron = CronSchedule(cron=schedule.schedule.cron, timezone="UTC")
-            end = start + dt.timedelta(days=1)
-            for when in asyncio.run(cron.get_dates(n=100, start=start, end=end)):
-                if when < end and (name != "hourly-ingest" or when.hour in INGEST_HOURS):
-                    fired.append((when, name))
-    return sorted(fired)
+    return sorted(
+        (when, name)
+        for name, deployment in deployments.items()
+        for schedule in deployment.schedules
+        for when in fire_times(schedule.schedule.cron, start)
+        if name != "hourly-ingest" or when.hour in INGEST_HOURS
+    )
 
 
 def write_landing_files(tmp: Path) -> tuple[Path, Path, dict[dt.date, Path]]:
@@ -265,25 +257,8 @@ def rehearsal(tmp_path_factory):
         mlflow_server(tmp, env) as mlflow_url,
         moto_s3_server(tmp, env) as s3_url,
     ):
-        for pool in (POOL, TRAIN_POOL):
-            prefect(
-                env,
-                *("work-pool", "create", pool, "--type", "process"),
-                *("--base-job-template", "deployments/process-base-job-template.json"),
-            )
-        prefect(
-            env,
-            *("work-pool", "create", f"lifeline-ecs-{ENV}", "--type", "ecs"),
-            *("--base-job-template", "deployments/ecs-base-job-template.json"),
-        )
-        block = (
-            "from prefect.filesystems import LocalFileSystem; import sys; "
-            "LocalFileSystem(basepath=sys.argv[1])"
-            ".save('lifeline-rehearsal-results', overwrite=True)"
-        )
-        subprocess.run(
-            [sys.executable, "-c", block, str(tmp / "results")], env=env, check=True, timeout=120
-        )
+        create_work_pools(env, [POOL, TRAIN_POOL], f"lifeline-ecs-{ENV}")
+        save_results_block(env, "lifeline-rehearsal-results", tmp / "results")
         deploy_env = env | {
             "LIFELINE_ENV": ENV,
             "LIFELINE_REPO_URL": str(ROOT),  # workers clone this checkout's committed HEAD
