@@ -50,6 +50,13 @@ def list_s3_objects(uri: str) -> dict[str, str]:
     return dict(sorted(found.items()))
 
 
+def read_s3_head(uri: str, size: int = 64 * 1024) -> bytes:
+    """The first SIZE bytes of an object (a ranged GET), e.g. a CSV header."""
+    bucket, key = split_uri(uri)
+    body = s3_client().get_object(Bucket=bucket, Key=key, Range=f"bytes=0-{size - 1}")["Body"]
+    return body.read()
+
+
 def download_s3_file(uri: str, folder: Path) -> str:
     """Stream one object to FOLDER, keeping its file name; return the local path."""
     bucket, key = split_uri(uri)

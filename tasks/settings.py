@@ -33,6 +33,10 @@ class LifelineSettings(BaseSettings):
     snowflake_database: str = "LIFELINE"
     snowflake_statement_timeout_s: int = Field(3600, ge=1)
     snowflake_network_timeout_s: int = Field(120, ge=1)
+    # The external stage Terraform made on the landing prefix: S3 files load by COPY INTO
+    # from it, straight from S3, instead of through the worker and PUT.
+    snowflake_landing_stage: str | None = None
+    snowflake_landing_url: str | None = None
 
     # Snowpark trainer: internal stage for models; an artifact repository (e.g.
     # snowflake.snowpark.pypi_shared_repository) when the Anaconda channel lacks a pinned version.
@@ -72,6 +76,24 @@ class LifelineSettings(BaseSettings):
         from tasks.identifiers import validate_identifier
 
         return None if value is None else validate_identifier(value, 1)
+
+    @field_validator("snowflake_landing_stage")
+    @classmethod
+    def check_stage(cls, value: str | None) -> str | None:
+        """SCHEMA.STAGE in the run's database, validated like any name that reaches SQL."""
+        from tasks.identifiers import validate_identifier
+
+        return None if value is None else validate_identifier(value, 2)
+
+    @field_validator("snowflake_landing_url")
+    @classmethod
+    def check_landing_url(cls, value: str | None) -> str | None:
+        """The stage's s3:// URL, kept with one trailing slash so prefixes compare cleanly."""
+        if value is None:
+            return None
+        if not value.startswith("s3://"):
+            raise ValueError(f"not an s3:// URL: {value}")
+        return value.rstrip("/") + "/"
 
     def load_policy(self) -> Policy:
         """The validated business policy (defaults where the file is silent)."""

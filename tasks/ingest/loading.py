@@ -228,16 +228,31 @@ def publish_transactions(
     return wh.row_count("RAW.TRANSACTIONS") - before
 
 
+def listed_content_id(version: str) -> str:
+    """An S3 object's content identity from its listing: ETag and size, not the time."""
+    etag, size, _ = version.split(":", 2)
+    return f"s3-etag:{etag}:{size}"
+
+
 @contextmanager
 def new_file(
     wh: Warehouse, uri: str, dataset: str, run_id: str, version: str | None = None
 ) -> Iterator[tuple[str, str, str] | None]:
-    """(local path, kind, content hash) of URI, or None when its content is already loaded.
+    """(path, kind, content identity) of URI, or None when its content is already loaded.
 
-    An object whose listed version was seen before is not even downloaded.
+    An object whose listed version was seen before is not even downloaded; one the
+    warehouse reads in place (Snowflake's external stage) is never downloaded at all.
     """
     kind = file_kind(uri)
     if version is not None and listed_before(wh, uri, version, dataset):
+        yield None
+        return
+    if version is not None and wh.reads_in_place(uri):
+        load_id = listed_content_id(version)
+        if not already_loaded(wh, load_id, dataset):
+            yield uri, kind, load_id
+            return
+        record_duplicate(wh, load_id, dataset, uri, run_id, version)
         yield None
         return
     with local_copy(uri) as path:

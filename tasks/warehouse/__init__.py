@@ -23,12 +23,21 @@ __all__ = [
 ]
 
 
+def landing_stage(settings: LifelineSettings) -> tuple[str, str] | None:
+    """(stage, s3:// URL) of the external landing stage, when both are configured."""
+    if settings.snowflake_landing_stage and settings.snowflake_landing_url:
+        return settings.snowflake_landing_stage, settings.snowflake_landing_url
+    return None
+
+
 def open_warehouse(settings: LifelineSettings) -> Warehouse:
     """Connect to the warehouse chosen by LIFELINE_TARGET and make sure the schema exists."""
     if settings.target == "snowflake":
         from tasks.warehouse.snowflake import SnowflakeWarehouse, connect_snowflake
 
-        wh: Warehouse = SnowflakeWarehouse(connect_snowflake(settings), settings.snowflake_database)
+        wh: Warehouse = SnowflakeWarehouse(
+            connect_snowflake(settings), settings.snowflake_database, landing_stage(settings)
+        )
     else:
         from tasks.warehouse.duckdb import DuckDBWarehouse
 

@@ -121,9 +121,15 @@ class Warehouse(ABC):
     def _load_frame(self, df: pd.DataFrame, table: str) -> None:
         """Create TABLE (schema-qualified, validated) from DF, or append DF if it exists."""
 
+    def reads_in_place(self, uri: str) -> bool:
+        """Whether the warehouse reads URI itself (staged_file takes it without a download)."""
+        return False
+
     @abstractmethod
     def staged_file(self, path: str, kind: str) -> AbstractContextManager[tuple[str, dict]]:
-        """Expose a local CSV/Parquet file as a relation with a SOURCE_ROW column.
+        """Expose a local CSV/Parquet file (or a URI it reads in place) as a relation.
+
+        The relation has a SOURCE_ROW column.
 
         Yields (relation name, {column: 'datetime' | 'number' | 'text'}); CSV columns are text.
         """

@@ -7,6 +7,7 @@ SQL that runs in Snowflake; only small results and bounded batches come back.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -15,7 +16,7 @@ import pandas as pd
 
 from tasks.errors import ConfigurationError
 from tasks.identifiers import quote_identifier, validate_identifier
-from tasks.warehouse.base import Warehouse, engine_type
+from tasks.warehouse.base import FileReadError, Warehouse, engine_type
 
 if TYPE_CHECKING:
     from tasks.settings import LifelineSettings
@@ -26,8 +27,15 @@ class SnowflakeWarehouse(Warehouse):
 
     dialect = "snowflake"
 
-    def __init__(self, connection: Any, database: str | None = None) -> None:
+    def __init__(
+        self,
+        connection: Any,
+        database: str | None = None,
+        landing: tuple[str, str] | None = None,
+    ) -> None:
         self.conn = connection
+        # (stage, s3:// URL it points at): files under the URL are copied from the stage.
+        self.landing = landing
         self.database = validate_identifier(database, 1) if database else None
         if self.database:
             self.use_database(quote_identifier(self.database, 1))
@@ -94,10 +102,23 @@ class SnowflakeWarehouse(Warehouse):
         if not ok:
             raise RuntimeError(f"write_pandas failed for {table}")
 
+    def reads_in_place(self, uri: str) -> bool:
+        """Files under the external landing stage's URL load from S3 by COPY INTO."""
+        if self.landing is None or not uri.startswith(self.landing[1]):
+            return False
+        # Keys that would need quoting in a stage path take the PUT path instead.
+        return SAFE_KEY.fullmatch(uri[len(self.landing[1]) :]) is not None
+
     @contextmanager
     def staged_file(self, path: str, kind: str) -> Iterator[tuple[str, dict]]:
-        """Internal stage + COPY INTO a temporary table (the Snowflake bulk path)."""
-        yield from _staged_file(self, path, kind)
+        """COPY INTO a temporary table: from the landing stage, or PUT on an internal one."""
+        if self.reads_in_place(path):
+            stage, url = self.landing  # type: ignore[misc]
+            location = f"@{stage}/{path[len(url) :]}"
+            header = read_s3_header(path) if kind == "csv" else []
+            yield from _copied_file(self, location, kind, header)
+        else:
+            yield from _put_file(self, path, kind)
 
     def begin(self) -> None:
         self.conn.cursor().execute("BEGIN")
@@ -179,50 +200,84 @@ def connect_snowflake(settings: LifelineSettings) -> Any:
 
 
 INGEST_STAGE = "RAW.LIFELINE_INGEST"
+SAFE_KEY = re.compile(r"[A-Za-z0-9_\-./=]+")
 
 
-def _staged_file(wh: SnowflakeWarehouse, path: str, kind: str) -> Iterator[tuple[str, dict]]:
-    """PUT the file on an internal stage and COPY it into a temporary table."""
+def _put_file(wh: SnowflakeWarehouse, path: str, kind: str) -> Iterator[tuple[str, dict]]:
+    """PUT a local file on a temporary internal stage, then copy it from there."""
     import csv
     import uuid
 
     cur = wh.conn.cursor()
-    sub = uuid.uuid4().hex
-    location = f"@{INGEST_STAGE}/{sub}/"
-    table = wh.staging_name("RAW.INGEST")
+    location = f"@{INGEST_STAGE}/{uuid.uuid4().hex}/"
     literal = str(path).replace("'", "\\'")
     cur.execute(f"CREATE TEMPORARY STAGE IF NOT EXISTS {INGEST_STAGE}")
     cur.execute(f"PUT 'file://{literal}' {location} AUTO_COMPRESS=TRUE OVERWRITE=TRUE")
+    header: list[str] = []
+    if kind == "csv":
+        with open(path, newline="") as fh:
+            header = next(csv.reader(fh), [])
     try:
-        if kind == "csv":
-            with open(path, newline="") as fh:
-                header = next(csv.reader(fh), [])
-            names = [validate_identifier(h.strip(), 1) for h in header]
-            cols = ", ".join(f'"{n}" VARCHAR' for n in names)
-            picks = ", ".join(f"${i + 1}" for i in range(len(names)))
-            cur.execute(f"CREATE TEMPORARY TABLE {table} ({cols}, SOURCE_ROW NUMBER)")
-            cur.execute(
-                f"COPY INTO {table} FROM (SELECT {picks}, METADATA$FILE_ROW_NUMBER "
-                f"FROM {location}) FILE_FORMAT = (TYPE = CSV SKIP_HEADER = 1 "
-                "FIELD_OPTIONALLY_ENCLOSED_BY = '\"' ERROR_ON_COLUMN_COUNT_MISMATCH = TRUE) "
-                "ON_ERROR = ABORT_STATEMENT"
-            )
-        else:
-            cur.execute(
-                "CREATE TEMPORARY FILE FORMAT IF NOT EXISTS RAW.LIFELINE_PARQUET TYPE = PARQUET"
-            )
-            cur.execute(
-                f"CREATE TEMPORARY TABLE {table} USING TEMPLATE (SELECT ARRAY_AGG("
-                f"OBJECT_CONSTRUCT(*)) FROM TABLE(INFER_SCHEMA(LOCATION => '{location}', "
-                "FILE_FORMAT => 'RAW.LIFELINE_PARQUET')))"
-            )
-            cur.execute(f"ALTER TABLE {table} ADD COLUMN SOURCE_ROW NUMBER")
-            cur.execute(
-                f"COPY INTO {table} FROM {location} FILE_FORMAT = (FORMAT_NAME = "
-                "'RAW.LIFELINE_PARQUET') MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE "
-                "INCLUDE_METADATA = (SOURCE_ROW = METADATA$FILE_ROW_NUMBER) "
-                "ON_ERROR = ABORT_STATEMENT"
-            )
+        yield from _copied_file(wh, location, kind, header)
+    finally:
+        cur.execute(f"REMOVE {location}")
+
+
+def read_s3_header(uri: str) -> list[str]:
+    """A CSV object's header row, from its first bytes only (the rows stay in S3)."""
+    import csv
+
+    from tasks.s3 import read_s3_head
+
+    first = read_s3_head(uri).decode("utf-8-sig", errors="replace").splitlines()
+    return next(csv.reader(first[:1]), [])
+
+
+def copy_file(cur: Any, table: str, location: str, kind: str, header: list[str]) -> None:
+    """Create TABLE and COPY the staged file into it, aborting on the first bad row."""
+    if kind == "csv":
+        names = [validate_identifier(h.strip(), 1) for h in header]
+        cols = ", ".join(f'"{n}" VARCHAR' for n in names)
+        picks = ", ".join(f"${i + 1}" for i in range(len(names)))
+        cur.execute(f"CREATE TEMPORARY TABLE {table} ({cols}, SOURCE_ROW NUMBER)")
+        # ERROR_ON_COLUMN_COUNT_MISMATCH is TRUE by default: a ragged row aborts the copy.
+        cur.execute(
+            f"COPY INTO {table} FROM (SELECT {picks}, METADATA$FILE_ROW_NUMBER "
+            f"FROM {location}) FILE_FORMAT = (TYPE = CSV SKIP_HEADER = 1 "
+            "FIELD_OPTIONALLY_ENCLOSED_BY = '\"') ON_ERROR = ABORT_STATEMENT"
+        )
+    else:
+        cur.execute(
+            "CREATE TEMPORARY FILE FORMAT IF NOT EXISTS RAW.LIFELINE_PARQUET TYPE = PARQUET"
+        )
+        cur.execute(
+            f"CREATE TEMPORARY TABLE {table} USING TEMPLATE (SELECT ARRAY_AGG("
+            f"OBJECT_CONSTRUCT(*)) FROM TABLE(INFER_SCHEMA(LOCATION => '{location}', "
+            "FILE_FORMAT => 'RAW.LIFELINE_PARQUET')))"
+        )
+        cur.execute(f"ALTER TABLE {table} ADD COLUMN SOURCE_ROW NUMBER")
+        cur.execute(
+            f"COPY INTO {table} FROM {location} FILE_FORMAT = (FORMAT_NAME = "
+            "'RAW.LIFELINE_PARQUET') MATCH_BY_COLUMN_NAME = CASE_INSENSITIVE "
+            "INCLUDE_METADATA = (SOURCE_ROW = METADATA$FILE_ROW_NUMBER) "
+            "ON_ERROR = ABORT_STATEMENT"
+        )
+
+
+def _copied_file(
+    wh: SnowflakeWarehouse, location: str, kind: str, header: list[str]
+) -> Iterator[tuple[str, dict]]:
+    """COPY the staged file at LOCATION into a temporary table with a SOURCE_ROW column."""
+    import snowflake.connector.errors as sf_errors
+
+    cur = wh.conn.cursor()
+    table = wh.staging_name("RAW.INGEST")
+    try:
+        try:
+            copy_file(cur, table, location, kind, header)
+        except sf_errors.ProgrammingError as exc:  # a file Snowflake cannot parse is rejected
+            message = str(exc.msg or exc).strip().splitlines()[0]
+            raise FileReadError(f"{location}: cannot read as {kind}: {message}") from None
         schema, name = table.split(".")
         described = wh.fetch_frame(
             "SELECT column_name, data_type FROM information_schema.columns "
@@ -237,4 +292,3 @@ def _staged_file(wh: SnowflakeWarehouse, path: str, kind: str) -> Iterator[tuple
         yield table, dtypes
     finally:
         cur.execute(f"DROP TABLE IF EXISTS {table}")
-        cur.execute(f"REMOVE {location}")

@@ -23,6 +23,16 @@ output "stage_name" {
   value       = snowflake_stage.landing.fully_qualified_name
 }
 
+output "landing_stage" {
+  description = "The external stage as SCHEMA.NAME in the database (LIFELINE_SNOWFLAKE_LANDING_STAGE)."
+  value       = "${snowflake_stage.landing.schema}.${snowflake_stage.landing.name}"
+}
+
+output "landing_url" {
+  description = "The s3:// URL the external stage reads (LIFELINE_SNOWFLAKE_LANDING_URL)."
+  value       = snowflake_stage.landing.url
+}
+
 output "models_stage" {
   description = "Internal stage for Snowpark-trained models (LIFELINE_SNOWPARK_STAGE, with @)."
   value       = "@${snowflake_stage.models.fully_qualified_name}"

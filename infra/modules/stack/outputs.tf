@@ -10,7 +10,10 @@ output "lifeline_settings" {
     LIFELINE_SNOWFLAKE_ROLE      = module.snowflake.pipeline_role
     LIFELINE_SNOWFLAKE_USER      = module.snowflake.service_user
     LIFELINE_SNOWPARK_STAGE      = module.snowflake.models_stage
-    LIFELINE_MLFLOW_TRACKING_URI = var.mlflow_tracking_uri != "" ? var.mlflow_tracking_uri : module.aws.mlflow_tracking_uri
+    # Files under the landing URL load by COPY INTO from the external stage.
+    LIFELINE_SNOWFLAKE_LANDING_STAGE = module.snowflake.landing_stage
+    LIFELINE_SNOWFLAKE_LANDING_URL   = module.snowflake.landing_url
+    LIFELINE_MLFLOW_TRACKING_URI     = var.mlflow_tracking_uri != "" ? var.mlflow_tracking_uri : module.aws.mlflow_tracking_uri
   }
 }
 
