@@ -22,6 +22,7 @@ from tests.tasks.test_modeling import training_set
 
 ACCOUNT, REGION, BUCKET = "123456789012", "us-east-1", "lifeline-dev-data-123456789012"
 NAME_PREFIX = "lifeline-dev"
+STATE_BUCKET = "acme-terraform-state"
 # Terraform references in the policy documents, as their values would be after apply.
 ECR = f"arn:aws:ecr:{REGION}:{ACCOUNT}:repository/{NAME_PREFIX}-flows"
 REFERENCES = {
@@ -32,6 +33,9 @@ REFERENCES = {
     "${local.partition}": "aws",
     "${local.account_id}": ACCOUNT,
     "${data.aws_region.current.name}": REGION,
+    "${var.name_prefix}": NAME_PREFIX,
+    "${var.terraform_state_bucket}": STATE_BUCKET,
+    "${var.terraform_state_prefix}": "lifeline/dev/",  # what the stack passes for env dev
 }
 IMAGE = f"{ACCOUNT}.dkr.ecr.{REGION}.amazonaws.com/{NAME_PREFIX}-flows:0123abc"
 
@@ -49,8 +53,21 @@ def blocks_of(kind: str) -> list[dict]:
     return parse(INFRA / "modules" / "aws" / "variables.tf").get(kind, [])
 
 
+def module_locals() -> dict[str, str]:
+    """The aws module's locals, as written (references unresolved)."""
+    from tests.infra.test_terraform import parse
+
+    found: dict[str, str] = {}
+    for block in parse(INFRA / "modules" / "aws" / "main.tf")["locals"]:
+        found.update(block)
+    return found
+
+
 def resolve(text: str) -> str:
     """A policy string with the Terraform references replaced by their applied values."""
+    for name, value in module_locals().items():
+        if name.startswith("own_"):  # locals the policies use: resolved like the rest
+            text = text.replace(f"${{local.{name}}}", value)
     for ref, value in REFERENCES.items():
         text = text.replace(ref, value)
     return text.replace("${var.s3_prefix}", variable_default("s3_prefix"))
@@ -168,3 +185,170 @@ def test_the_deploy_role_can_push_the_flow_image_and_pass_only_the_sagemaker_rol
 def test_policies_parse_to_valid_json():
     for name in ("sagemaker", "github_deploy", "bucket"):
         json.dumps({"Version": "2012-10-17", "Statement": policy_statements(name)})
+
+
+# What the AWS provider calls to create, read (plan/refresh), update and delete each resource
+# type of the stack, on the ARN the resource gets after apply. A resource type missing here
+# fails the test below: adding one means saying what the deploy role needs for it.
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/{NAME_PREFIX}"
+S3 = f"arn:aws:s3:::{BUCKET}"
+KEY = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+ROLE_CALLS = [
+    "iam:CreateRole",
+    "iam:GetRole",
+    "iam:UpdateAssumeRolePolicy",
+    "iam:TagRole",
+    "iam:ListRolePolicies",
+    "iam:ListAttachedRolePolicies",
+    "iam:ListInstanceProfilesForRole",
+    "iam:DeleteRole",
+]
+ROLE_POLICY_CALLS = ["iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy"]
+PROVIDER_CALLS: dict[str, list[tuple[str, str]]] = {
+    "aws_iam_role": [
+        (a, f"{ROLE}-{n}")
+        for n in ("sagemaker", "github-deploy", "snowflake-storage")
+        for a in ROLE_CALLS
+    ],
+    "aws_iam_role_policy": [
+        (a, f"{ROLE}-{n}")
+        for n in ("sagemaker", "github-deploy", "snowflake-storage")
+        for a in ROLE_POLICY_CALLS
+    ],
+    "aws_iam_openid_connect_provider": [
+        (a, f"arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com")
+        for a in (
+            "iam:CreateOpenIDConnectProvider",
+            "iam:GetOpenIDConnectProvider",
+            "iam:TagOpenIDConnectProvider",
+            "iam:UpdateOpenIDConnectProviderThumbprint",
+            "iam:DeleteOpenIDConnectProvider",
+        )
+    ],
+    "aws_kms_key": [("kms:CreateKey", "*")]
+    + [
+        (a, KEY)
+        for a in (
+            "kms:DescribeKey",
+            "kms:GetKeyPolicy",
+            "kms:GetKeyRotationStatus",
+            "kms:ListResourceTags",
+            "kms:EnableKeyRotation",
+            "kms:PutKeyPolicy",
+            "kms:TagResource",
+            "kms:UpdateKeyDescription",
+            "kms:ScheduleKeyDeletion",
+        )
+    ],
+    "aws_kms_alias": [
+        ("kms:ListAliases", "*"),
+        ("kms:CreateAlias", f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/{NAME_PREFIX}-data"),
+        ("kms:CreateAlias", KEY),
+        ("kms:DeleteAlias", f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/{NAME_PREFIX}-data"),
+    ],
+    "aws_s3_bucket": [
+        (a, S3)
+        for a in (
+            "s3:CreateBucket",
+            "s3:ListBucket",  # HeadBucket
+            "s3:GetBucketAcl",
+            "s3:GetBucketCORS",
+            "s3:GetBucketWebsite",
+            "s3:GetBucketVersioning",
+            "s3:GetAccelerateConfiguration",
+            "s3:GetBucketRequestPayment",
+            "s3:GetBucketLogging",
+            "s3:GetLifecycleConfiguration",
+            "s3:GetReplicationConfiguration",
+            "s3:GetEncryptionConfiguration",
+            "s3:GetBucketObjectLockConfiguration",
+            "s3:GetBucketTagging",
+            "s3:PutBucketTagging",
+            "s3:GetBucketPolicy",
+            "s3:DeleteBucket",
+        )
+    ],
+    "aws_s3_bucket_policy": [
+        (a, S3) for a in ("s3:PutBucketPolicy", "s3:GetBucketPolicy", "s3:DeleteBucketPolicy")
+    ],
+    "aws_s3_bucket_public_access_block": [
+        (a, S3) for a in ("s3:PutBucketPublicAccessBlock", "s3:GetBucketPublicAccessBlock")
+    ],
+    "aws_s3_bucket_versioning": [
+        (a, S3) for a in ("s3:PutBucketVersioning", "s3:GetBucketVersioning")
+    ],
+    "aws_s3_bucket_server_side_encryption_configuration": [
+        (a, S3) for a in ("s3:PutEncryptionConfiguration", "s3:GetEncryptionConfiguration")
+    ],
+    "aws_s3_bucket_lifecycle_configuration": [
+        (a, S3) for a in ("s3:PutLifecycleConfiguration", "s3:GetLifecycleConfiguration")
+    ],
+    "aws_ecr_repository": [
+        (a, ECR)
+        for a in (
+            "ecr:CreateRepository",
+            "ecr:DescribeRepositories",
+            "ecr:ListTagsForResource",
+            "ecr:TagResource",
+            "ecr:PutImageScanningConfiguration",
+            "ecr:PutImageTagMutability",
+            "ecr:DeleteRepository",
+        )
+    ],
+    "aws_sagemaker_mlflow_tracking_server": [
+        (a, f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:mlflow-tracking-server/{NAME_PREFIX}-mlflow")
+        for a in (
+            "sagemaker:CreateMlflowTrackingServer",
+            "sagemaker:DescribeMlflowTrackingServer",
+            "sagemaker:ListTags",
+            "sagemaker:AddTags",
+            "sagemaker:UpdateMlflowTrackingServer",
+            "sagemaker:DeleteMlflowTrackingServer",
+        )
+    ],
+}
+
+
+def stack_resource_types() -> set[str]:
+    """Every aws_* resource type the modules of an environment's stack declare."""
+    return {
+        rtype
+        for module in ("aws", "integration")
+        for _, rtype, _, _ in blocks(INFRA / "modules" / module, "resource")
+        if rtype.startswith("aws_")
+    }
+
+
+def backend_keys(env: str) -> list[str]:
+    """The state object of ENV's S3 backend and the lock file `use_lockfile` writes beside it."""
+    from tests.infra.test_terraform import parse
+
+    [backend] = parse(INFRA / "envs" / env / "versions.tf")["terraform"][0]["backend"]
+    key = backend["s3"]["key"]
+    return [key, f"{key}.tflock"] if backend["s3"].get("use_lockfile") else [key]
+
+
+def test_the_deploy_role_can_plan_and_apply_the_whole_stack_it_belongs_to():
+    statements = policy_statements("github_deploy")
+    assert stack_resource_types() <= set(PROVIDER_CALLS), "say what a new resource type needs"
+    for rtype in stack_resource_types():
+        for action, arn in PROVIDER_CALLS[rtype]:
+            assert allowed(statements, action, arn), f"{rtype}: {action} on {arn}"
+    # the state: terraform init lists the bucket, plan reads, apply writes and locks
+    assert allowed(statements, "s3:ListBucket", f"arn:aws:s3:::{STATE_BUCKET}")
+    for key in backend_keys("dev"):
+        for action in ("s3:GetObject", "s3:PutObject", "s3:DeleteObject"):
+            assert allowed(statements, action, f"arn:aws:s3:::{STATE_BUCKET}/{key}"), key
+
+
+def test_the_deploy_role_cannot_reach_beyond_its_own_environment():
+    statements = policy_statements("github_deploy")
+    other = NAME_PREFIX.replace("dev", "prod")
+    assert not allowed(statements, "iam:PutRolePolicy", f"arn:aws:iam::{ACCOUNT}:role/{other}-x")
+    assert not allowed(statements, "iam:CreateRole", f"arn:aws:iam::{ACCOUNT}:role/admin")
+    assert not allowed(statements, "iam:AttachRolePolicy", f"{ROLE}-github-deploy")
+    for key in backend_keys("prod"):
+        assert not allowed(statements, "s3:GetObject", f"arn:aws:s3:::{STATE_BUCKET}/{key}")
+    assert not allowed(statements, "s3:GetObject", f"{S3}/landing/today.csv")  # no data reads
+    assert not allowed(statements, "s3:PutBucketPolicy", f"arn:aws:s3:::{other}-data-1")
+    assert not allowed(statements, "kms:Decrypt", KEY)

@@ -9,4 +9,5 @@ module "lifeline" {
   prefect_user_rsa_public_key = var.prefect_user_rsa_public_key
   monthly_credit_quota        = var.monthly_credit_quota
   mlflow_tracking_uri         = var.mlflow_tracking_uri
+  terraform_state_bucket      = var.terraform_state_bucket
 }

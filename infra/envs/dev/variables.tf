@@ -41,3 +41,8 @@ variable "mlflow_tracking_uri" {
   default     = ""
   description = "An existing MLflow tracking server for the flows; empty creates a SageMaker managed one."
 }
+
+variable "terraform_state_bucket" {
+  type        = string
+  description = "Bucket holding this state (the -backend-config bucket): the deploy role may read and lock it."
+}

@@ -265,11 +265,132 @@ resource "aws_iam_role" "github_deploy" {
   tags               = var.tags
 }
 
+# What `deploy.yml` does with this role: terraform init/plan/apply of this whole stack (its
+# state in the state bucket), then push the flow image. Every right is scoped to this
+# environment's names (var.name_prefix) where the API allows a resource scope.
+locals {
+  own_roles = "arn:${local.partition}:iam::${local.account_id}:role/${var.name_prefix}-*"
+  own_keys  = "arn:${local.partition}:kms:${data.aws_region.current.name}:${local.account_id}:key/*"
+}
+
 data "aws_iam_policy_document" "github_deploy" {
+  #checkov:skip=CKV_AWS_356:kms:CreateKey, kms:ListAliases and ecr:GetAuthorizationToken have no resource scope
+  #checkov:skip=CKV_AWS_111:Terraform writes only this environment's roles, keys, bucket and repository
+  #checkov:skip=CKV_AWS_109:the deploy role manages the policies of this environment's own resources
+  #checkov:skip=CKV_AWS_110:the deploy role updates this environment's roles (their names are scoped)
   statement {
-    sid       = "ReadDeployState"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:ListBucket"]
-    resources = [aws_s3_bucket.data.arn, "${aws_s3_bucket.data.arn}/terraform/*"]
+    sid       = "TerraformStateList"
+    actions   = ["s3:ListBucket"]
+    resources = ["arn:${local.partition}:s3:::${var.terraform_state_bucket}"]
+  }
+  statement {
+    sid       = "TerraformStateAndLock"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    resources = ["arn:${local.partition}:s3:::${var.terraform_state_bucket}/${var.terraform_state_prefix}*"]
+  }
+  statement {
+    sid = "ManageOwnRoles"
+    actions = [
+      "iam:CreateRole",
+      "iam:DeleteRole",
+      "iam:DeleteRolePolicy",
+      "iam:GetRole",
+      "iam:GetRolePolicy",
+      "iam:ListAttachedRolePolicies",
+      "iam:ListInstanceProfilesForRole",
+      "iam:ListRolePolicies",
+      "iam:PutRolePolicy",
+      "iam:TagRole",
+      "iam:UntagRole",
+      "iam:UpdateAssumeRolePolicy",
+      "iam:UpdateRole",
+    ]
+    resources = [local.own_roles]
+  }
+  statement {
+    sid = "ManageGitHubOidcProvider"
+    actions = [
+      "iam:CreateOpenIDConnectProvider",
+      "iam:DeleteOpenIDConnectProvider",
+      "iam:GetOpenIDConnectProvider",
+      "iam:TagOpenIDConnectProvider",
+      "iam:UpdateOpenIDConnectProviderThumbprint",
+    ]
+    resources = ["arn:${local.partition}:iam::${local.account_id}:oidc-provider/token.actions.githubusercontent.com"]
+  }
+  statement {
+    sid       = "CreateKeysAndListAliases"
+    actions   = ["kms:CreateKey", "kms:ListAliases"]
+    resources = ["*"] # no resource-level scope for these two
+  }
+  statement {
+    sid = "ManageKeysInThisRegion"
+    actions = [
+      "kms:CreateAlias",
+      "kms:DeleteAlias",
+      "kms:DescribeKey",
+      "kms:EnableKeyRotation",
+      "kms:GetKeyPolicy",
+      "kms:GetKeyRotationStatus",
+      "kms:ListResourceTags",
+      "kms:PutKeyPolicy",
+      "kms:ScheduleKeyDeletion",
+      "kms:TagResource",
+      "kms:UntagResource",
+      "kms:UpdateAlias",
+      "kms:UpdateKeyDescription",
+    ]
+    resources = [
+      local.own_keys,
+      "arn:${local.partition}:kms:${data.aws_region.current.name}:${local.account_id}:alias/${var.name_prefix}-*",
+    ]
+  }
+  statement {
+    sid = "ManageOwnBucket"
+    actions = [
+      "s3:CreateBucket",
+      "s3:DeleteBucket",
+      "s3:DeleteBucketPolicy",
+      "s3:GetAccelerateConfiguration",
+      "s3:GetBucket*",
+      "s3:GetEncryptionConfiguration",
+      "s3:GetLifecycleConfiguration",
+      "s3:GetReplicationConfiguration",
+      "s3:ListBucket",
+      "s3:PutBucket*",
+      "s3:PutEncryptionConfiguration",
+      "s3:PutLifecycleConfiguration",
+    ]
+    resources = ["arn:${local.partition}:s3:::${var.name_prefix}-*"]
+  }
+  statement {
+    sid = "ManageOwnRepository"
+    actions = [
+      "ecr:CreateRepository",
+      "ecr:DeleteRepository",
+      "ecr:DescribeRepositories",
+      "ecr:GetLifecyclePolicy",
+      "ecr:GetRepositoryPolicy",
+      "ecr:ListTagsForResource",
+      "ecr:PutImageScanningConfiguration",
+      "ecr:PutImageTagMutability",
+      "ecr:TagResource",
+      "ecr:UntagResource",
+    ]
+    resources = ["arn:${local.partition}:ecr:${data.aws_region.current.name}:${local.account_id}:repository/${var.name_prefix}-*"]
+  }
+  statement {
+    sid = "ManageOwnMlflowServer"
+    actions = [
+      "sagemaker:AddTags",
+      "sagemaker:CreateMlflowTrackingServer",
+      "sagemaker:DeleteMlflowTrackingServer",
+      "sagemaker:DeleteTags",
+      "sagemaker:DescribeMlflowTrackingServer",
+      "sagemaker:ListTags",
+      "sagemaker:UpdateMlflowTrackingServer",
+    ]
+    resources = ["arn:${local.partition}:sagemaker:${data.aws_region.current.name}:${local.account_id}:mlflow-tracking-server/${var.name_prefix}-*"]
   }
   statement {
     sid = "PushTheFlowImage"
@@ -277,6 +398,7 @@ data "aws_iam_policy_document" "github_deploy" {
       "ecr:BatchCheckLayerAvailability",
       "ecr:BatchGetImage",
       "ecr:CompleteLayerUpload",
+      "ecr:DescribeImages",
       "ecr:InitiateLayerUpload",
       "ecr:PutImage",
       "ecr:UploadLayerPart",

@@ -43,3 +43,13 @@ variable "tags" {
   default     = {}
   description = "Tags added to every resource."
 }
+
+variable "terraform_state_bucket" {
+  type        = string
+  description = "Bucket holding Terraform's state (TF_STATE_BUCKET): the deploy role reads and locks it."
+}
+
+variable "terraform_state_prefix" {
+  type        = string
+  description = "Key prefix of this environment's state and lock files (lifeline/<env>/)."
+}

@@ -12,6 +12,9 @@ module "aws" {
   source            = "../aws"
   name_prefix       = local.name_prefix
   github_repository = var.github_repository
+  # The deploy role plans and applies this stack: it reads and locks the state.
+  terraform_state_bucket = var.terraform_state_bucket
+  terraform_state_prefix = "lifeline/${var.env}/" # the backend key in envs/<env>/versions.tf
   # The registry every worker shares: without one each worker's champion is its own.
   create_mlflow_server = var.mlflow_tracking_uri == ""
   tags                 = local.tags
