@@ -83,13 +83,13 @@ class LifelineSettings(BaseSettings):
         """SCHEMA.STAGE in the run's database, validated like any name that reaches SQL."""
         from tasks.identifiers import validate_identifier
 
-        return None if value is None else validate_identifier(value, 2)
+        return validate_identifier(value, 2) if value else None  # "" = no stage (local runs)
 
     @field_validator("snowflake_landing_url")
     @classmethod
     def check_landing_url(cls, value: str | None) -> str | None:
         """The stage's s3:// URL, kept with one trailing slash so prefixes compare cleanly."""
-        if value is None:
+        if not value:
             return None
         if not value.startswith("s3://"):
             raise ValueError(f"not an s3:// URL: {value}")

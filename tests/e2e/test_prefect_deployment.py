@@ -78,6 +78,8 @@ def test_deploy_from_prefect_yaml_and_run_with_a_worker(server):
         "LIFELINE_MLFLOW_TRACKING_URI": env["MLFLOW_URL"],
         "LIFELINE_S3_BUCKET": "",
         "LIFELINE_SAGEMAKER_ROLE_ARN": "",
+        "LIFELINE_SNOWFLAKE_LANDING_STAGE": "",
+        "LIFELINE_SNOWFLAKE_LANDING_URL": "",
     }
     prefect(deploy_env, "deploy", "--all")
     # A team without ECS runs the retrain on its VM pool: same deployment, pool overridden.

@@ -273,6 +273,8 @@ def rehearsal(tmp_path_factory):
             "LIFELINE_S3_BUCKET": BUCKET,
             "LIFELINE_S3_PREFIX": "lifeline",
             "LIFELINE_SAGEMAKER_ROLE_ARN": "",
+            "LIFELINE_SNOWFLAKE_LANDING_STAGE": "",
+            "LIFELINE_SNOWFLAKE_LANDING_URL": "",
         }
         prefect(deploy_env, "deploy", "--all")
         # The retrain gets its own pool (ECS in production; a second VM here).
