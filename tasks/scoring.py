@@ -12,8 +12,9 @@ from tasks import progress, registry
 from tasks.artifacts import publish_table
 from tasks.failpoints import failpoint
 from tasks.identifiers import quote_identifier
-from tasks.modeling import predict_churn, predict_clv
+from tasks.modeling import matrix, model_features, predict_churn, predict_clv
 from tasks.policy import ScoringPolicy
+from tasks.reasons import risk_reasons, typical_customer
 from tasks.warehouse import Warehouse
 
 SCORES_TABLE = "ML.CUSTOMER_SCORES"
@@ -40,8 +41,15 @@ def score_frame(
     run_id: str,
     scored_at: pd.Timestamp,
     policy: ScoringPolicy | None = None,
+    typical: pd.Series | None = None,
 ) -> pd.DataFrame:
-    """Score one batch of feature rows; each model reads its own feature list."""
+    """Score one batch of feature rows; each model reads its own feature list.
+
+    Reason codes are measured against TYPICAL (the portfolio's median customer; by default
+    the batch's own medians).
+    """
+    if typical is None:
+        typical = matrix(features, model_features(churn)).median().fillna(0.0)
     probability = np.clip(predict_churn(churn, features), 0.0, 1.0)
     predicted = predict_clv(clv, features)
     risk = np.rint(probability * 100).astype(int)
@@ -57,6 +65,7 @@ def score_frame(
             "VALUE_TIER": value_tier(predicted, policy),
             "CHURN_MODEL_VERSION": versions[0],
             "CLV_MODEL_VERSION": versions[1],
+            "RISK_REASONS": risk_reasons(churn, features, typical),
             "SCORED_AT": scored_at,
             "FLOW_RUN_ID": run_id,
         }
@@ -75,12 +84,13 @@ def score_to_staging(
     """Score every customer with features at AS_OF, batch by batch, into a staging table."""
     staging = wh.staging_name(SCORES_TABLE)
     scored_at = pd.Timestamp.now("UTC").tz_localize(None)
+    typical = typical_customer(wh, models[0], as_of)
     rows = 0
     batches = wh.fetch_batches(
         "SELECT * FROM features.customer_features WHERE as_of_date = :d", {"d": as_of}, batch_rows
     )
     for batch in batches:
-        frame = score_frame(batch, *models, versions, run_id, scored_at, policy)
+        frame = score_frame(batch, *models, versions, run_id, scored_at, policy, typical)
         wh.load_staging(frame, staging)
         rows += len(frame)
         progress.advance("score (customers)", rows)

@@ -34,6 +34,7 @@ SELECT
     s.value_tier,
     s.churn_model_version,
     s.clv_model_version,
+    s.risk_reasons,
     s.scored_at,
     s.flow_run_id,
     c.state,

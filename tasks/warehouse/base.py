@@ -31,6 +31,7 @@ BOOTSTRAP_FILES = (
     "bootstrap/40_create_customer_scores",
     "bootstrap/41_create_drift_metrics",
     "bootstrap/42_create_realised_performance",
+    "bootstrap/43_add_scores_risk_reasons",
     "bootstrap/50_create_quality_results",
     "bootstrap/51_create_pipeline_runs",
 )

@@ -1,0 +1,70 @@
+"""Per-customer reason codes: which of its own feature values move a customer's churn score."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import numpy as np
+import pandas as pd
+
+from tasks.identifiers import quote_identifier
+from tasks.modeling import matrix, model_features
+from tasks.warehouse import Warehouse
+
+TOP_REASONS = 3
+
+
+def typical_customer(wh: Warehouse, model: object, as_of: dt.date) -> pd.Series:
+    """The typical customer at AS_OF: each feature the model reads at its median, in SQL."""
+    names = model_features(model)
+    medians = ", ".join(
+        f"MEDIAN({quote_identifier(n, 1)}) AS {quote_identifier(n, 1)}" for n in names
+    )
+    row = wh.fetch_frame(
+        f"SELECT {medians} FROM features.customer_features WHERE as_of_date = :d", {"d": as_of}
+    )
+    return row.iloc[0].astype(float).fillna(0.0) if len(row) else pd.Series(0.0, index=names)
+
+
+def contributions(model: object, inputs: pd.DataFrame, reference: pd.Series) -> np.ndarray:
+    """(customers x features): P(churn) minus P(churn) with that one feature set to typical.
+
+    The served model may be the booster, a baseline or a BTYD model, so the effects come
+    from the model's own predictions rather than from one model family's internals.
+    """
+    base = model.predict_proba(inputs)[:, 1]
+    effects = np.empty(inputs.shape, dtype=float)
+    for j, name in enumerate(inputs.columns):
+        typical = inputs.assign(**{name: reference[name]})
+        effects[:, j] = base - model.predict_proba(typical)[:, 1]
+    return effects
+
+
+def reason_json(names: list[str], values: np.ndarray, effects: np.ndarray, top: int) -> str:
+    """One customer's top reasons, strongest first, as JSON for the scores table."""
+    order = np.argsort(-np.abs(effects), kind="stable")[:top]
+    reasons = [
+        {
+            "feature": names[j],
+            "value": None if np.isnan(values[j]) else round(float(values[j]), 4),
+            "effect": round(float(effects[j]), 4),
+            "direction": "raises" if effects[j] > 0 else "lowers",
+        }
+        for j in order
+        if abs(effects[j]) >= 0.0005  # under 0.05 points of probability: not a reason
+    ]
+    return json.dumps(reasons)
+
+
+def risk_reasons(
+    model: object, frame: pd.DataFrame, typical: pd.Series, top: int = TOP_REASONS
+) -> list[str]:
+    """Each customer's top reasons (feature, value, effect on P(churn), direction) as JSON.
+
+    An effect is measured against TYPICAL, the portfolio's median customer.
+    """
+    inputs = matrix(frame, model_features(model))
+    effects = contributions(model, inputs, typical)
+    names, values = list(inputs.columns), inputs.to_numpy(dtype=float)
+    return [reason_json(names, values[i], effects[i], top) for i in range(len(inputs))]

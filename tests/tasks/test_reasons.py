@@ -1,0 +1,56 @@
+"""Reason codes: each customer's own feature values that move its churn score, strongest first."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+
+from tasks.modeling import ModelConfig, build_churn_booster
+from tasks.reasons import risk_reasons
+
+
+def portfolio(n: int = 3000, seed: int = 7) -> pd.DataFrame:
+    """Customers whose churn rises with recency and falls with frequency and spend."""
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame(
+        {
+            "RECENCY_DAYS": rng.integers(0, 365, n).astype(float),
+            "TXN_COUNT_90": rng.poisson(6, n).astype(float),
+            "SPEND_90": rng.gamma(2.0, 60.0, n),
+            "TENURE_DAYS": rng.integers(100, 2000, n).astype(float),
+        }
+    )
+    logit = (frame["RECENCY_DAYS"] - 150) / 30 - (frame["TXN_COUNT_90"] - 6) / 3
+    frame["CHURNED"] = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return frame
+
+
+def test_a_customer_risky_by_recency_alone_has_recency_as_top_reason():
+    train = portfolio()
+    features = ["RECENCY_DAYS", "TXN_COUNT_90", "SPEND_90", "TENURE_DAYS"]
+    model = build_churn_booster(ModelConfig()).fit(train[features], train["CHURNED"])
+    typical = train[features].median()
+    customers = pd.DataFrame([typical, typical]).reset_index(drop=True)
+    customers.loc[1, "RECENCY_DAYS"] = 350.0
+    customers.insert(0, "CUSTOMER_ID", ["typical", "lapsed"])
+    reasons = [json.loads(r) for r in risk_reasons(model, customers, typical)]
+    top = reasons[1][0]
+    assert top["feature"] == "RECENCY_DAYS" and top["direction"] == "raises"
+    assert top["value"] == 350.0 and top["effect"] > 0.1
+    # the typical customer differs from typical in nothing: no reason to name
+    assert reasons[0] == []
+
+
+def test_reasons_are_ranked_by_strength_with_their_direction():
+    train = portfolio()
+    features = ["RECENCY_DAYS", "TXN_COUNT_90", "SPEND_90", "TENURE_DAYS"]
+    model = build_churn_booster(ModelConfig()).fit(train[features], train["CHURNED"])
+    typical = train[features].median()
+    loyal = typical.to_frame().T.assign(RECENCY_DAYS=5.0, TXN_COUNT_90=15.0)
+    [reasons] = [json.loads(r) for r in risk_reasons(model, loyal, typical)]
+    assert {r["feature"] for r in reasons[:2]} == {"RECENCY_DAYS", "TXN_COUNT_90"}
+    assert all(r["direction"] == "lowers" for r in reasons[:2])
+    strengths = [abs(r["effect"]) for r in reasons]
+    assert strengths == sorted(strengths, reverse=True) and len(reasons) <= 3
