@@ -419,6 +419,37 @@ def automations(
 
 
 @app.command()
+def dashboard(
+    port: int = typer.Option(8501, "--port", min=1, max=65535, help="Port to serve on."),
+    home: Path = HOME,
+) -> None:
+    """Serve the dashboard (portfolio, customer 360, segments, campaign ROI, model health)."""
+    import subprocess
+    import sys
+
+    use_home(home)
+    app_path = Path(__file__).with_name("dashboard_app.py")
+    typer.echo(f"dashboard: http://localhost:{port} (Ctrl+C stops it)")
+    command = [
+        sys.executable,
+        "-m",
+        "streamlit",
+        "run",
+        str(app_path),
+        "--server.port",
+        str(port),
+        "--server.headless",
+        "true",
+        "--browser.gatherUsageStats",
+        "false",  # no telemetry from the dashboard
+    ]
+    try:
+        raise SystemExit(subprocess.call(command))
+    except KeyboardInterrupt:
+        raise SystemExit(0) from None
+
+
+@app.command()
 def doctor(
     trainer: str = typer.Option(DEFAULTS.trainer, "--trainer", help="The trainer to check."),
     home: Path = HOME,

@@ -30,8 +30,12 @@ def landing_stage(settings: LifelineSettings) -> tuple[str, str] | None:
     return None
 
 
-def open_warehouse(settings: LifelineSettings) -> Warehouse:
-    """Connect to the warehouse chosen by LIFELINE_TARGET and make sure the schema exists."""
+def open_warehouse(settings: LifelineSettings, read_only: bool = False) -> Warehouse:
+    """Connect to the warehouse chosen by LIFELINE_TARGET and make sure the schema exists.
+
+    READ_ONLY (the dashboard) writes nothing, not even the schema: on DuckDB it opens the
+    file read-only, for as long as one read takes, so scheduled runs can still write it.
+    """
     if settings.target == "snowflake":
         from tasks.warehouse.snowflake import SnowflakeWarehouse, connect_snowflake
 
@@ -45,6 +49,8 @@ def open_warehouse(settings: LifelineSettings) -> Warehouse:
             settings.duckdb_path,
             settings.duckdb_memory_limit,
             settings.duckdb_statement_timeout_s,
+            read_only,
         )
-    wh.bootstrap()
+    if not read_only:
+        wh.bootstrap()
     return wh

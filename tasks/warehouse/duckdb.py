@@ -28,10 +28,10 @@ class WarehouseBusyError(RuntimeError):
     """Another process holds the DuckDB file."""
 
 
-def connect_file(path: str) -> duckdb.DuckDBPyConnection:
+def connect_file(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open the database file; another process holding it is a clear, immediate error."""
     try:
-        return duckdb.connect(path)
+        return duckdb.connect(path, read_only=read_only and path != ":memory:")
     except duckdb.IOException as exc:
         if "lock" not in str(exc).lower():
             raise
@@ -50,10 +50,11 @@ class DuckDBWarehouse(Warehouse):
         path: Path | str = ":memory:",
         memory_limit: str | None = None,
         statement_timeout_s: float | None = None,
+        read_only: bool = False,
     ) -> None:
         self.path = str(path)
         self.statement_timeout_s = statement_timeout_s
-        self.con = connect_file(self.path)
+        self.con = connect_file(self.path, read_only)
         self.con.execute("SET TimeZone = 'UTC'")  # zoned -> naive casts never use the host's zone
         if memory_limit:
             if not re.fullmatch(r"[0-9]+(\.[0-9]+)?\s*[KMGT]i?B", memory_limit):
