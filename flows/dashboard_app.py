@@ -62,6 +62,12 @@ def query(name: str, *args: object) -> object:
         return getattr(reads, name)(wh, *args)
 
 
+@st.cache_data(ttl=300, show_spinner=False)
+def champion_health(tracking_uri: str) -> dict | None:
+    """The champion's holdout metrics and calibration chart, cached per registry."""
+    return reads.champion_health(settings())
+
+
 def money(value: float) -> str:
     """A value in the log's currency, rounded for reading."""
     return f"{value:,.0f}"
@@ -111,7 +117,9 @@ def page_portfolio(as_of: dt.date, dates: list[dt.date]) -> None:
 def page_customer(as_of: dt.date) -> None:
     """Search a customer; their scores over time, top reasons and purchases."""
     left, right = st.columns(2)
-    text = left.text_input("Customer id starts with", key="c360-id")
+    # ?customer=ID links straight to one customer (e.g. from a CRM record)
+    linked = st.query_params.get("customer", "")
+    text = left.text_input("Customer id starts with", value=linked, key="c360-id")
     attribute = value = None
     available = query("customer_attributes")
     if available:
@@ -130,10 +138,14 @@ def page_customer(as_of: dt.date) -> None:
     history = query("score_history", customer)
     latest = history.iloc[-1]
     a, b, c, d = st.columns(4)
-    a.metric("P(churn)", f"{latest['CHURN_PROBABILITY']:.0%}", latest["RISK_BAND"])
-    b.metric("Predicted CLV", money(latest["PREDICTED_CLV"]), latest["VALUE_TIER"])
-    c.metric("Value at risk", money(latest["EXPECTED_VALUE_AT_RISK"]))
-    d.metric("Scored", str(pd.Timestamp(latest["AS_OF_DATE"]).date()))
+    a.metric("P(churn)", f"{latest['CHURN_PROBABILITY']:.0%}")
+    b.metric("Risk band", latest["RISK_BAND"])
+    c.metric("Predicted CLV", money(latest["PREDICTED_CLV"]))
+    d.metric("Value at risk", money(latest["EXPECTED_VALUE_AT_RISK"]))
+    st.caption(
+        f"{latest['VALUE_TIER']} CLV tier; scored at {pd.Timestamp(latest['AS_OF_DATE']).date()} "
+        f"by churn model v{latest['CHURN_MODEL_VERSION']}"
+    )
     st.subheader("Top reasons for the risk score")
     reasons = reads.reasons_table(latest["RISK_REASONS"])
     if reasons.empty:
@@ -144,8 +156,9 @@ def page_customer(as_of: dt.date) -> None:
     if not profile.empty:
         st.subheader("Attributes")
         st.dataframe(profile.dropna(axis=1), hide_index=True)
-    st.subheader("Scores over time")
-    st.line_chart(history.set_index("AS_OF_DATE")[["CHURN_PROBABILITY"]])
+    if len(history) > 1:
+        st.subheader("P(churn) across scoring dates")
+        st.line_chart(history.set_index("AS_OF_DATE")[["CHURN_PROBABILITY"]])
     st.subheader("Purchases per month")
     purchases = query("purchase_history", customer)
     st.bar_chart(purchases.set_index("MONTH")[["SPEND"]])
@@ -228,18 +241,18 @@ def page_campaign(as_of: dt.date) -> None:
 def page_health() -> None:
     """The champion against its baselines, realised performance, drift, gates and runs."""
     try:
-        health = reads.champion_health(settings())
+        health = champion_health(settings().tracking_uri)
     except Exception as exc:  # noqa: BLE001 - the registry being down must not hide the rest
         health = None
         st.warning(f"The model registry is not reachable: {str(exc)[:200]}")
     if health is not None:
         st.subheader(f"Churn champion v{health['version']} (trained at {health['trained']})")
         metrics = health["metrics"]
-        if not metrics.empty:
-            table = metrics.pivot_table(
-                index=["task", "candidate"], columns="metric", values="value"
-            )
-            st.dataframe(table)
+        for task, title in (("churn", "Churn: every candidate on the holdout"), ("clv", "CLV")):
+            rows = metrics[metrics["task"] == task]
+            if not rows.empty:
+                st.markdown(f"**{title}**")
+                st.dataframe(rows.pivot_table(index="candidate", columns="metric", values="value"))
         if health["calibration"]:
             st.image(health["calibration"], caption="Calibration on the holdout")
     st.subheader("Realised performance of past scores")
@@ -277,6 +290,7 @@ def main() -> None:
         return
     if page == "health":
         page_health()
+        footer()
         return
     if not dates:
         st.info("No scores yet: run `lifeline demo` (or the pipeline) first.")
@@ -288,6 +302,12 @@ def main() -> None:
         "segments": lambda: page_segments(as_of),
         "campaign": lambda: page_campaign(as_of),
     }[page]()
+    footer()
+
+
+def footer() -> None:
+    """Where the numbers come from (the browser check waits for this line: the page is done)."""
+    st.caption(f"Lifeline · {settings().target} warehouse · read through the Warehouse port")
 
 
 main()
