@@ -37,15 +37,31 @@ def settings() -> LifelineSettings:
 
 
 @st.cache_resource
+def snowflake_session() -> object | None:
+    """The app's own Snowpark session when it runs as Streamlit in Snowflake, else None."""
+    try:
+        from snowflake.snowpark.context import get_active_session
+
+        return get_active_session()
+    except Exception:  # noqa: BLE001 - no active session: a local or self-hosted app
+        return None
+
+
+@st.cache_resource
 def shared_warehouse() -> Warehouse:
     """One read-only session for the whole app (Snowflake: connecting takes seconds)."""
+    session = snowflake_session()
+    if session is not None:  # Streamlit in Snowflake: the app's role and database
+        from tasks.warehouse.snowflake import SnowflakeWarehouse
+
+        return SnowflakeWarehouse.from_session(session)
     return open_warehouse(settings(), read_only=True)
 
 
 @contextmanager
 def warehouse() -> Iterator[Warehouse]:
     """A read-only warehouse; DuckDB's file is opened per read so runs can still write it."""
-    if settings().target == "snowflake":
+    if settings().target == "snowflake" or snowflake_session() is not None:
         yield shared_warehouse()
         return
     wh = open_warehouse(settings(), read_only=True)

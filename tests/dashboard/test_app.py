@@ -41,13 +41,8 @@ def demo_home(homes, tmp_path, monkeypatch) -> Path:
     return home
 
 
-@pytest.fixture
-def tiny_home(tmp_path, monkeypatch) -> Path:
+def fill_tiny(wh) -> None:
     """Three scored customers with hand-checkable numbers, two of them with attributes."""
-    home = tmp_path / "tiny"
-    monkeypatch.setenv("LIFELINE_HOME", str(home))
-    monkeypatch.setenv("LIFELINE_TARGET", "local")
-    wh = open_warehouse(load_settings(home=home))
     reasons = json.dumps(
         [{"feature": "RECENCY_DAYS", "value": 300.0, "effect": 0.4, "direction": "raises"}]
     )
@@ -83,6 +78,16 @@ def tiny_home(tmp_path, monkeypatch) -> Path:
         }
     )
     wh.write_frame(txns, "RAW.TRANSACTIONS", "append")
+
+
+@pytest.fixture
+def tiny_home(tmp_path, monkeypatch) -> Path:
+    """A home whose warehouse holds the tiny fixture."""
+    home = tmp_path / "tiny"
+    monkeypatch.setenv("LIFELINE_HOME", str(home))
+    monkeypatch.setenv("LIFELINE_TARGET", "local")
+    wh = open_warehouse(load_settings(home=home))
+    fill_tiny(wh)
     wh.close()
     return home
 
@@ -199,3 +204,28 @@ def test_an_unknown_attribute_never_reaches_sql(tiny_home):
     with pytest.raises(ValueError, match="unknown customer attribute"):
         reads.segment_list(wh, Segment(AS_OF, attributes=(("STATE; DROP TABLE x", "1"),)))
     wh.close()
+
+
+def test_the_same_reads_run_on_the_snowflake_adapter_over_fakesnow():
+    import fakesnow
+    import snowflake.connector
+
+    from tasks.warehouse.snowflake import SnowflakeWarehouse
+
+    with fakesnow.patch("snowflake.connector.pandas_tools.write_pandas"):
+        sf = SnowflakeWarehouse(snowflake.connector.connect(), "LIFELINE")
+        sf.bootstrap()
+        fill_tiny(sf)
+        assert reads.scoring_dates(sf) == [AS_OF]
+        assert reads.portfolio(sf, AS_OF)["CUSTOMERS"].sum() == 3
+        assert reads.customer_attributes(sf) == ["STATE"]
+        assert reads.attribute_values(sf, "STATE") == ["CA", "TX"]
+        assert reads.find_customers(sf, AS_OF, "A", "STATE", "TX")["CUSTOMER_ID"].tolist() == ["A1"]
+        segment = Segment(AS_OF, ("High", "Medium"), min_probability=0.4)
+        assert reads.segment_summary(sf, segment)["CUSTOMERS"].sum() == 2
+        assert reads.segment_list(sf, segment)["CUSTOMER_ID"].tolist() == ["A2", "A1"]
+        assert reads.purchase_history(sf, "A1")["SPEND"].tolist() == [25.0, 7.5]
+        assert reads.purchase_mix(sf, "A1", "CATEGORY")["NAME"].tolist() == ["Grocery", "Fuel"]
+        assert len(reads.score_history(sf, "A1")) == 1
+        for name in ("realised_history", "drift_history", "gate_history", "last_runs"):
+            assert getattr(reads, name)(sf).empty
