@@ -326,4 +326,5 @@ def footer() -> None:
     st.caption(f"Lifeline · {settings().target} warehouse · read through the Warehouse port")
 
 
-main()
+if __name__ == "__main__":  # streamlit runs the script as __main__; importing draws nothing
+    main()
