@@ -165,7 +165,7 @@ def page_customer(as_of: dt.date) -> None:
     st.subheader("Top reasons for the risk score")
     reasons = reads.reasons_table(latest["RISK_REASONS"])
     if reasons.empty:
-        st.caption("No reasons stored with this score (scored before reason codes).")
+        st.caption("Reasons are kept for the Medium and High bands (and scores since reasons).")
     else:
         st.dataframe(reasons, hide_index=True)
     profile = query("customer_profile", customer)

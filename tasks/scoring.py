@@ -33,6 +33,28 @@ def value_tier(clv: np.ndarray, policy: ScoringPolicy | None = None) -> np.ndarr
     return np.select([clv >= t for _, t in tiers], [n for n, _ in tiers], default="Bronze")
 
 
+def at_risk_reasons(
+    churn: Any,
+    features: pd.DataFrame,
+    typical: pd.Series,
+    risk: np.ndarray,
+    policy: ScoringPolicy | None = None,
+) -> list[str | None]:
+    """Reasons for the Medium and High bands, the customers retention acts on.
+
+    Each reason costs one prediction per feature, so the Low band (most customers) is
+    skipped to keep scoring fast; their RISK_REASONS stay empty.
+    """
+    medium, _ = (policy or ScoringPolicy()).risk_bands
+    at_risk = np.flatnonzero(risk >= medium)
+    out: list[str | None] = [None] * len(features)
+    if len(at_risk):
+        found = risk_reasons(churn, features.iloc[at_risk], typical)
+        for i, reasons in zip(at_risk, found, strict=True):
+            out[i] = reasons
+    return out
+
+
 def score_frame(
     features: pd.DataFrame,
     churn: Any,
@@ -65,7 +87,7 @@ def score_frame(
             "VALUE_TIER": value_tier(predicted, policy),
             "CHURN_MODEL_VERSION": versions[0],
             "CLV_MODEL_VERSION": versions[1],
-            "RISK_REASONS": risk_reasons(churn, features, typical),
+            "RISK_REASONS": at_risk_reasons(churn, features, typical, risk, policy),
             "SCORED_AT": scored_at,
             "FLOW_RUN_ID": run_id,
         }
