@@ -89,6 +89,17 @@ def money(value: float) -> str:
     return f"{value:,.0f}"
 
 
+def export_csv(label: str, frame: pd.DataFrame, file_name: str, key: str) -> None:
+    """A download button for FRAME as CSV."""
+    st.download_button(
+        label,
+        frame.to_csv(index=False).encode(),
+        file_name=file_name,
+        mime="text/csv",
+        key=f"{key}-export",
+    )
+
+
 def segment_filters(as_of: dt.date, key: str) -> Segment:
     """Band, tier, threshold and attribute filters, as a Segment."""
     tiers = sorted(query("portfolio", as_of)["VALUE_TIER"].dropna().unique())
@@ -200,13 +211,7 @@ def page_segments(as_of: dt.date) -> None:
         st.bar_chart(summary.set_index("RISK_BAND")[["VALUE_AT_RISK"]])
     listed = query("segment_list", segment)
     st.dataframe(listed.head(reads.SHOWN), hide_index=True)
-    st.download_button(
-        f"Export {len(listed):,} customers (CSV)",
-        listed.to_csv(index=False).encode(),
-        file_name=f"segment-{as_of}.csv",
-        mime="text/csv",
-        key="seg-export",
-    )
+    export_csv(f"Export {len(listed):,} customers (CSV)", listed, f"segment-{as_of}.csv", "seg")
 
 
 def page_campaign(as_of: dt.date) -> None:
@@ -224,9 +229,9 @@ def page_campaign(as_of: dt.date) -> None:
     )
     audience = query("segment_list", segment)
     campaign = Campaign(incentive, contact, rate / 100)
-    result = reads.campaign_roi(
-        audience["CHURN_PROBABILITY"].to_numpy(), audience["PREDICTED_CLV"].to_numpy(), campaign
-    )
+    probability = audience["CHURN_PROBABILITY"].to_numpy()
+    clv = audience["PREDICTED_CLV"].to_numpy()
+    result = reads.campaign_roi(probability, clv, campaign)
     a, b, c = st.columns(3)
     a.metric("Audience", f"{result['customers']:,}")
     b.metric("Campaign cost", money(result["cost"]))
@@ -240,17 +245,14 @@ def page_campaign(as_of: dt.date) -> None:
         if breakeven == breakeven
         else "**No value at stake in this audience: no retention rate breaks even.**"
     )
-    sensitivity = reads.roi_sensitivity(
-        audience["CHURN_PROBABILITY"].to_numpy(), audience["PREDICTED_CLV"].to_numpy(), campaign
-    )
+    sensitivity = reads.roi_sensitivity(probability, clv, campaign)
     st.subheader("Net value by retention rate")
     st.line_chart(sensitivity.set_index("retention_rate")[["net"]])
-    st.download_button(
+    export_csv(
         f"Export the {result['customers']:,} targets (CSV)",
-        audience.to_csv(index=False).encode(),
-        file_name=f"campaign-{as_of}.csv",
-        mime="text/csv",
-        key="roi-export",
+        audience,
+        f"campaign-{as_of}.csv",
+        "roi",
     )
 
 

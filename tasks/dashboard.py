@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -31,7 +31,7 @@ class Segment:
     tiers: tuple[str, ...] = ()
     min_probability: float = 0.0
     min_clv: float = 0.0
-    attributes: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    attributes: tuple[tuple[str, str], ...] = ()
 
 
 def scoring_dates(wh: Warehouse, limit: int = 36) -> list[dt.date]:
@@ -104,8 +104,9 @@ def find_customers(
     """Customers scored at AS_OF whose id starts with TEXT and whose ATTRIBUTE equals VALUE."""
     where, params = ["s.as_of_date = :d"], {"d": as_of, "n": limit}
     if text.strip():
-        where.append("s.customer_id LIKE :prefix")
-        params["prefix"] = text.strip().replace("%", "").replace("_", "\\_") + "%"
+        # a plain prefix comparison: LIKE would read % and _ in ids as wildcards
+        where.append("SUBSTR(s.customer_id, 1, :prefix_len) = :prefix")
+        params |= {"prefix": text.strip(), "prefix_len": len(text.strip())}
     if attribute and value is not None:
         where.append(f"CAST({attribute_column(attribute)} AS VARCHAR) = :value")
         params["value"] = value
@@ -298,7 +299,7 @@ def candidate_metrics(metrics: dict[str, float]) -> pd.DataFrame:
     """A training run's holdout metrics as (task, candidate, metric, value) rows."""
     from tasks.registry import CHURN_CANDIDATES, CLV_CANDIDATES
 
-    rows = []
+    rows, metrics = [], dict(metrics)  # each metric is claimed once, by its longest key
     for task, names in (("churn", CHURN_CANDIDATES), ("clv", CLV_CANDIDATES)):
         # longest keys first, so blend_bgnbd_gg is not read as bgnbd_gg's metric
         for key in sorted(names, key=len, reverse=True):

@@ -45,8 +45,7 @@ def at_risk_reasons(
     Each reason costs one prediction per feature, so the Low band (most customers) is
     skipped to keep scoring fast; their RISK_REASONS stay empty.
     """
-    medium, _ = (policy or ScoringPolicy()).risk_bands
-    at_risk = np.flatnonzero(risk >= medium)
+    at_risk = np.flatnonzero(risk_band(risk, policy) != "Low")
     out: list[str | None] = [None] * len(features)
     if len(at_risk):
         found = risk_reasons(churn, features.iloc[at_risk], typical)

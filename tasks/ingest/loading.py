@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -247,16 +247,9 @@ def new_file(
     if version is not None and listed_before(wh, uri, version, dataset):
         yield None
         return
-    if version is not None and wh.reads_in_place(uri):
-        load_id = listed_content_id(version)
-        if not already_loaded(wh, load_id, dataset):
-            yield uri, kind, load_id
-            return
-        record_duplicate(wh, load_id, dataset, uri, run_id, version)
-        yield None
-        return
-    with local_copy(uri) as path:
-        load_id = content_hash(path)
+    in_place = version is not None and wh.reads_in_place(uri)
+    with nullcontext(uri) if in_place else local_copy(uri) as path:
+        load_id = listed_content_id(version) if in_place else content_hash(path)
         if not already_loaded(wh, load_id, dataset):
             yield path, kind, load_id
             return

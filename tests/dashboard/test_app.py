@@ -229,3 +229,14 @@ def test_the_same_reads_run_on_the_snowflake_adapter_over_fakesnow():
         assert len(reads.score_history(sf, "A1")) == 1
         for name in ("realised_history", "drift_history", "gate_history", "last_runs"):
             assert getattr(reads, name)(sf).empty
+
+
+def test_id_search_is_a_plain_prefix_even_with_wildcard_characters(wh):
+    ids = ["C_1", "CX1", "C%2", "D_1"]
+    scores = pd.DataFrame(
+        {"CUSTOMER_ID": ids, "AS_OF_DATE": [AS_OF] * 4, "CHURN_PROBABILITY": [0.5] * 4}
+    )
+    wh.write_frame(scores, "ML.CUSTOMER_SCORES", "append")
+    assert reads.find_customers(wh, AS_OF, "C_")["CUSTOMER_ID"].tolist() == ["C_1"]
+    assert reads.find_customers(wh, AS_OF, "C%")["CUSTOMER_ID"].tolist() == ["C%2"]
+    assert reads.find_customers(wh, AS_OF, "C")["CUSTOMER_ID"].tolist() == ["C%2", "CX1", "C_1"]
