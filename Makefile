@@ -42,8 +42,8 @@ prereqs:
 	@PYTHON=$(PYTHON) sh tools/prereqs.sh test
 
 lint: prereqs install tools
-	$(BIN)/ruff check flows tasks tests
-	$(BIN)/ruff format --check flows tasks tests
+	$(BIN)/ruff check flows tasks dashboard tests
+	$(BIN)/ruff format --check flows tasks dashboard tests
 	$(BIN)/lint-imports --no-cache
 	$(BIN)/sqlfluff lint sql --disable-progress-bar
 	terraform fmt -check -recursive infra

@@ -428,7 +428,10 @@ def dashboard(
     import sys
 
     use_home(home)
-    app_path = Path(__file__).with_name("dashboard_app.py")
+    # a Streamlit script beside the packages (ARCHITECTURE: dashboard/), run from a checkout
+    app_path = Path(__file__).resolve().parents[1] / "dashboard" / "app.py"
+    if not app_path.is_file():
+        fail(f"the dashboard app is not in this install ({app_path}): run it from a checkout")
     typer.echo(f"dashboard: http://localhost:{port} (Ctrl+C stops it)")
     command = [
         sys.executable,

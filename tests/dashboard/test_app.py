@@ -17,7 +17,7 @@ from tasks.settings import load_settings
 from tasks.warehouse import open_warehouse
 from tests.reliability.harness import copy_home
 
-APP = str(Path(__file__).resolve().parents[2] / "flows" / "dashboard_app.py")
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 AS_OF = dt.date(2025, 6, 30)
 
 
