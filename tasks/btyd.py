@@ -1,19 +1,25 @@
-"""The BTYD classics (BG/NBD, Pareto/NBD, Gamma-Gamma) from pymc-marketing, fitted by MAP.
+"""The BTYD classics (BG/NBD, Pareto/NBD, Gamma-Gamma): maximum likelihood in SciPy.
 
 Each cut-off T gets its own fit on the customers' purchase days before T, so the values are
 point in time. The unit of "purchase" is a purchase day, as in the textbook models.
+
+The likelihoods and conditional expectations are the published closed forms (Fader, Hardie
+and Lee 2005; Fader and Hardie 2005, 2014), vectorised over customers. pymc-marketing
+implements the same models, but its MAP fit cost 19 s (BG/NBD) and 27 s (Pareto/NBD) per
+cut-off at 50 K customers (graph compilation and 0.2 s per likelihood evaluation), against
+well under a second here; the tests check these predictions equal pymc-marketing's for the
+same parameters, and the fitted parameters agree with its fit.
 """
 
 from __future__ import annotations
 
-import hashlib
-import logging
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy.optimize import minimize
+from scipy.special import betaln, gammaln, hyp2f1, logsumexp
 
 from tasks import progress
 
@@ -28,125 +34,202 @@ BGNBD_COLUMNS = (
 PNBD_COLUMNS = ("PNBD_P_NO_PURCHASE", "PNBD_EXPECTED_VALUE")
 BTYD_COLUMNS = BGNBD_COLUMNS + PNBD_COLUMNS
 RFM_COLUMNS = ("FREQUENCY", "RECENCY", "T", "MONETARY_VALUE")
-# Fits are deterministic functions of the RFM summary: a re-run on the same history (a retry,
-# a second run of the day) reuses them instead of paying several seconds per cut-off again.
-FIT_CACHE: dict[str, pd.DataFrame] = {}
-FIT_CACHE_SIZE = 64
 # Below this many repeat buyers a Gamma-Gamma fit is noise: use the mean repeat spend instead.
 MIN_REPEATERS = 20
+# Four population parameters are pinned down long before this many customers; a fixed,
+# evenly spaced sample bounds the fit's cost at any portfolio size (predictions cover all).
+FIT_SAMPLE = 10_000
 
 
 class BTYDFitError(RuntimeError):
     """A BTYD model could not be fitted on this cut-off's customers."""
 
 
-@contextmanager
-def quiet() -> Iterator[None]:
-    """Keep PyMC/PyTensor chatter (BLAS notices, sampler logs) out of the run's terminal."""
-    loggers = [logging.getLogger(n) for n in ("pymc", "pytensor", "pymc_marketing", "arviz")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for lg, level in zip(loggers, levels, strict=True):
-            lg.setLevel(level)
+@dataclass(frozen=True)
+class RFM:
+    """One cut-off's customers: repeat purchase days, recency, age (days) and repeat spend."""
+
+    x: np.ndarray
+    t_x: np.ndarray
+    T: np.ndarray
+    m: np.ndarray
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> RFM:
+        """From the SQL summary's columns (FREQUENCY, RECENCY, T, MONETARY_VALUE)."""
+        return cls(*(frame[c].to_numpy(float) for c in RFM_COLUMNS))
+
+    def sample(self, size: int = FIT_SAMPLE) -> RFM:
+        """Every k-th customer, so the same history always gives the same sample."""
+        step = max(len(self.x) // size, 1)
+        return RFM(self.x[::step], self.t_x[::step], self.T[::step], self.m[::step])
 
 
-def values(array: object) -> np.ndarray:
-    """A posterior summary (one MAP draw) as a flat float array in customer order."""
-    data = np.asarray(getattr(array, "values", array), dtype=float)
-    return data.reshape(-1, data.shape[-1]).mean(axis=0) if data.ndim > 1 else data
+def bgnbd_loglik(p: np.ndarray, d: RFM) -> np.ndarray:
+    """BG/NBD log-likelihood per customer; p = (r, alpha, a, b)."""
+    r, alpha, a, b = p
+    x, t_x, T = d.x, d.t_x, d.T
+    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
+    stay = betaln(a, b + x) - (r + x) * np.log(alpha + T)
+    repeat = x > 0
+    drop = np.full_like(x, -np.inf)  # only a repeat buyer can have dropped out already
+    drop[repeat] = betaln(a + 1, b + x[repeat] - 1) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
+    return common + np.logaddexp(stay, drop)
 
 
-def model_frame(rfm: pd.DataFrame) -> pd.DataFrame:
-    """The library's input: integer customer ids (positions), frequency, recency, T."""
-    return pd.DataFrame(
-        {
-            "customer_id": np.arange(len(rfm)),
-            "frequency": rfm["FREQUENCY"].to_numpy(float),
-            "recency": rfm["RECENCY"].to_numpy(float),
-            "T": rfm["T"].to_numpy(float),
-        }
+def pnbd_loglik(p: np.ndarray, d: RFM) -> np.ndarray:
+    """Pareto/NBD log-likelihood per customer; p = (r, alpha, s, beta)."""
+    r, alpha, s, beta = p
+    x, t_x, T = d.x, d.t_x, d.T
+    rsx, rx = r + s + x, r + x
+    big, small = max(alpha, beta), min(alpha, beta)
+    second = s + 1 if alpha >= beta else rx
+    third = s if alpha >= beta else rx + 1
+    anchor = rsx * np.log(big + t_x)  # factored out of the first 2F1 for stability
+    first_term = np.log(hyp2f1(rsx, second, rsx + 1, (big - small) / (big + t_x)))
+    second_term = (
+        np.log(hyp2f1(rsx, third, rsx + 1, (big - small) / (big + T)))
+        - rsx * np.log(big + T)
+        + anchor
+    )
+    base = gammaln(rx) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) - anchor
+    return base + np.logaddexp(
+        np.log(s) - np.log(rsx) + first_term, np.log(rx) - np.log(rsx) + second_term
     )
 
 
-def fit_spend(rfm: pd.DataFrame) -> np.ndarray:
-    """Gamma-Gamma expected spend per purchase day (repeat buyers with positive spend)."""
-    from pymc_marketing import clv
+def gg_loglik(p: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """Gamma-Gamma log-likelihood of mean repeat spend M over X purchases; p = (p, q, v)."""
+    shape, q, v = p
+    px = shape * x
+    return (
+        gammaln(px + q)
+        - gammaln(px)
+        - gammaln(q)
+        + q * np.log(v)
+        + (px - 1) * np.log(m)
+        + px * np.log(x)
+        - (px + q) * np.log(x * m + v)
+    )
 
-    monetary = rfm["MONETARY_VALUE"].to_numpy(float)
-    frequency = rfm["FREQUENCY"].to_numpy(float)
-    repeat = (frequency > 0) & (monetary > 0)
+
+def fit_mle(
+    model: str, loglik: Callable[[np.ndarray], np.ndarray], scale: np.ndarray
+) -> np.ndarray:
+    """Maximise the summed log-likelihood over positive parameters (searched in log space).
+
+    SCALE is each parameter's natural size, so the search starts at 1 in every direction.
+    """
+
+    def objective(log_params: np.ndarray) -> float:
+        with np.errstate(all="ignore"):
+            mean = float(np.mean(loglik(np.exp(log_params) * scale)))
+        return -mean if np.isfinite(mean) else 1e300
+
+    result = minimize(objective, np.zeros(len(scale)), method="L-BFGS-B")
+    if not np.isfinite(result.fun) or result.fun >= 1e300:
+        raise BTYDFitError(f"{model} did not fit: no finite likelihood ({result.message})")
+    return np.exp(result.x) * scale
+
+
+def fit_bgnbd(d: RFM) -> np.ndarray:
+    """BG/NBD parameters (r, alpha, a, b) by maximum likelihood."""
+    return fit_mle("BG/NBD", lambda p: bgnbd_loglik(p, d), np.array([1.0, time_scale(d), 1.0, 1.0]))
+
+
+def fit_pnbd(d: RFM) -> np.ndarray:
+    """Pareto/NBD parameters (r, alpha, s, beta) by maximum likelihood."""
+    scale = time_scale(d)
+    return fit_mle("Pareto/NBD", lambda p: pnbd_loglik(p, d), np.array([1.0, scale, 1.0, scale]))
+
+
+def time_scale(d: RFM) -> float:
+    """A typical customer age: the rate parameters' natural unit."""
+    return float(max(np.mean(d.T), 1.0))
+
+
+def fit_gg(d: RFM) -> np.ndarray | None:
+    """Gamma-Gamma parameters (p, q, v) on repeat buyers; None when too few to fit."""
+    repeat = (d.x > 0) & (d.m > 0)
     if repeat.sum() < MIN_REPEATERS:
-        mean = float(monetary[repeat].mean()) if repeat.any() else 0.0
-        return np.full(len(rfm), mean)
-    fit_data = pd.DataFrame(
-        {
-            "customer_id": np.arange(int(repeat.sum())),
-            "frequency": frequency[repeat],
-            "monetary_value": monetary[repeat],
-        }
+        return None
+    x, m = d.x[repeat], d.m[repeat]
+    return fit_mle(
+        "Gamma-Gamma", lambda p: gg_loglik(p, x, m), np.array([1.0, 2.0, float(np.mean(m))])
     )
-    model = clv.GammaGammaModel(data=fit_data)
-    model.fit(method="map", progressbar=False)
-    # Customers without repeat spend get the population mean (the model's prior mean).
-    every = pd.DataFrame(
-        {
-            "customer_id": np.arange(len(rfm)),
-            "frequency": np.where(repeat, frequency, 0.0),
-            "monetary_value": np.where(repeat, monetary, 1.0),
-        }
+
+
+def gg_spend(params: np.ndarray | None, d: RFM) -> np.ndarray:
+    """Expected spend per purchase day; customers without repeat spend get the population mean."""
+    repeat = (d.x > 0) & (d.m > 0)
+    if params is None:
+        mean = float(d.m[repeat].mean()) if repeat.any() else 0.0
+        return np.full(len(d.x), mean)
+    shape, q, v = params
+    x = np.where(repeat, d.x, 0.0)
+    m = np.where(repeat, d.m, 0.0)
+    return shape * (v + x * m) / (shape * x + q - 1)
+
+
+def bgnbd_predictions(params: np.ndarray, d: RFM, horizon: float) -> dict[str, np.ndarray]:
+    """P(alive), expected purchase days and P(no purchase) in the next HORIZON days."""
+    r, alpha, a, b = params
+    x, t_x, T = d.x, d.t_x, d.T
+    repeat = x > 0
+    # log of the "dropped out after the last purchase" odds; 0 odds for one-time buyers
+    log_odds = np.where(
+        repeat,
+        np.log(a)
+        - np.log(b + np.maximum(x, 1) - 1)
+        + (r + x) * np.log((alpha + T) / (alpha + t_x)),
+        -np.inf,
     )
-    return values(model.expected_customer_spend(data=every))
-
-
-def fit_bgnbd(rfm: pd.DataFrame, horizon_days: int) -> dict[str, np.ndarray]:
-    """BG/NBD x Gamma-Gamma predictions for the next HORIZON_DAYS."""
-    from pymc_marketing import clv
-
-    model = clv.BetaGeoModel(data=model_frame(rfm))
-    model.fit(method="map", progressbar=False)
-    purchases = values(model.expected_purchases(future_t=horizon_days))
-    spend = fit_spend(rfm)
+    p_alive = 1 / (1 + np.exp(log_odds))
+    z = horizon / (alpha + T + horizon)
+    stay = ((alpha + T) / (alpha + T + horizon)) ** (r + x)
+    expected = (a + b + x - 1) / (a - 1) * (1 - stay * hyp2f1(r + x, b + x, a + b + x - 1, z))
     return {
-        "BGNBD_P_ALIVE": values(model.expected_probability_alive()),
-        "BGNBD_EXPECTED_PURCHASES": purchases,
-        "BGNBD_P_NO_PURCHASE": values(model.expected_probability_no_purchase(t=horizon_days)),
-        "GG_EXPECTED_SPEND": spend,
-        "BGNBD_EXPECTED_VALUE": purchases * spend,
+        "P_ALIVE": p_alive,
+        "EXPECTED_PURCHASES": expected * p_alive,
+        # dead customers buy nothing; a live one buys nothing with the Poisson's zero term
+        "P_NO_PURCHASE": 1 - p_alive + p_alive * stay,
     }
 
 
-def fit_pnbd(rfm: pd.DataFrame, horizon_days: int, spend: np.ndarray) -> dict[str, np.ndarray]:
-    """Pareto/NBD x Gamma-Gamma predictions for the next HORIZON_DAYS."""
-    from pymc_marketing import clv
+def pnbd_predictions(params: np.ndarray, d: RFM, horizon: float) -> dict[str, np.ndarray]:
+    """Expected purchase days and P(no purchase) in the next HORIZON days (Pareto/NBD)."""
+    r, alpha, s, beta = params
+    x, T, t = d.x, d.T, horizon
+    loglik = pnbd_loglik(params, d)
+    prior = r * np.log(alpha) + s * np.log(beta) - gammaln(r)
+    log_alive = gammaln(r + x) + prior - (r + x) * np.log(alpha + T) - s * np.log(beta + T) - loglik
+    expected = np.exp(
+        log_alive
+        + np.log(r + x)
+        + np.log(beta + T)
+        - np.log(alpha + T)
+        + np.log((1 - ((beta + T) / (beta + T + t)) ** (s - 1)) / (s - 1))
+    )
+    # Fader and Hardie (2006, note 028): P(X(T, T + t) = 0), the n = 0 case.
+    big, small = max(alpha, beta), min(alpha, beta)
+    second = r + x if alpha < beta else s + 1
+    rsx = r + s + x
+    shared = prior + gammaln(rsx) + betaln(r + x, s + 1) - gammaln(s) - loglik
 
-    model = clv.ParetoNBDModel(data=model_frame(rfm))
-    model.fit(method="map", progressbar=False)
-    none = values(model.expected_purchase_probability(n_purchases=0, future_t=horizon_days))
-    purchases = values(model.expected_purchases(future_t=horizon_days))
-    return {"PNBD_P_NO_PURCHASE": none, "PNBD_EXPECTED_VALUE": purchases * spend}
+    def tail(end: np.ndarray) -> np.ndarray:
+        return (
+            shared
+            + np.log(hyp2f1(rsx, second, rsx + 1, (big - small) / (big + end)))
+            - (rsx * np.log(big + end))
+        )
 
-
-def rfm_key(rfm: pd.DataFrame, horizon_days: int, pareto: bool) -> str:
-    """A digest of everything a cut-off's fit depends on."""
-    digest = hashlib.sha256(f"{horizon_days}|{pareto}|{len(rfm)}".encode())
-    digest.update(np.ascontiguousarray(rfm.loc[:, list(RFM_COLUMNS)].to_numpy(float)).tobytes())
-    return digest.hexdigest()
-
-
-def predict_cutoff(rfm: pd.DataFrame, horizon_days: int, pareto: bool) -> pd.DataFrame:
-    """BTYD columns for one cut-off's customers (RFM in days), from the cache when seen."""
-    key = rfm_key(rfm, horizon_days, pareto)
-    if key not in FIT_CACHE:
-        if len(FIT_CACHE) >= FIT_CACHE_SIZE:
-            FIT_CACHE.pop(next(iter(FIT_CACHE)))
-        FIT_CACHE[key] = fit_cutoff(rfm, horizon_days, pareto)
-    return FIT_CACHE[key].set_axis(rfm.index)
+    log_b_one = (
+        gammaln(r + x) + prior - (r + x) * np.log(alpha + T + t) - s * np.log(beta + T + t) - loglik
+    )
+    terms = np.stack([log_b_one, tail(T), tail(T + t)])
+    signs = np.array([1.0, 1.0, -1.0])[:, None] * np.ones_like(terms)
+    none = 1 - np.exp(log_alive) + np.exp(logsumexp(terms, axis=0, b=signs))
+    return {"EXPECTED_PURCHASES": expected, "P_NO_PURCHASE": np.clip(none, 0, 1)}
 
 
 def fit_cutoff(rfm: pd.DataFrame, horizon_days: int, pareto: bool) -> pd.DataFrame:
@@ -154,19 +237,24 @@ def fit_cutoff(rfm: pd.DataFrame, horizon_days: int, pareto: bool) -> pd.DataFra
     out = pd.DataFrame(index=rfm.index, columns=list(BTYD_COLUMNS), dtype=float)
     if len(rfm) < 2 or not (rfm["FREQUENCY"] > 0).any():
         return out  # nobody has come back yet: the models have nothing to learn from
-    with quiet():
-        try:
-            bg = fit_bgnbd(rfm, horizon_days)
-        except Exception as exc:  # noqa: BLE001 - an optimiser failure is data, not a bug
-            raise BTYDFitError(f"BG/NBD did not fit: {type(exc).__name__}: {exc}") from None
-        for name, column in bg.items():
-            out[name] = column
+    data = RFM.of(rfm)
+    sample = data.sample()
+    spend = gg_spend(fit_gg(sample), data)
+    with np.errstate(all="ignore"):
+        bg = bgnbd_predictions(fit_bgnbd(sample), data, horizon_days)
+        if not all(np.isfinite(v).all() for v in bg.values()):
+            raise BTYDFitError("BG/NBD did not fit: its predictions are not finite")
+        out["BGNBD_P_ALIVE"] = bg["P_ALIVE"]
+        out["BGNBD_EXPECTED_PURCHASES"] = bg["EXPECTED_PURCHASES"]
+        out["BGNBD_P_NO_PURCHASE"] = bg["P_NO_PURCHASE"]
+        out["GG_EXPECTED_SPEND"] = spend
+        out["BGNBD_EXPECTED_VALUE"] = bg["EXPECTED_PURCHASES"] * spend
         if pareto:
-            try:
-                for name, column in fit_pnbd(rfm, horizon_days, bg["GG_EXPECTED_SPEND"]).items():
-                    out[name] = column
-            except Exception as exc:  # noqa: BLE001
-                raise BTYDFitError(f"Pareto/NBD did not fit: {type(exc).__name__}: {exc}") from None
+            pn = pnbd_predictions(fit_pnbd(sample), data, horizon_days)
+            if not all(np.isfinite(v).all() for v in pn.values()):
+                raise BTYDFitError("Pareto/NBD did not fit: its predictions are not finite")
+            out["PNBD_P_NO_PURCHASE"] = pn["P_NO_PURCHASE"]
+            out["PNBD_EXPECTED_VALUE"] = pn["EXPECTED_PURCHASES"] * spend
     return out.clip(lower=0)
 
 
@@ -184,7 +272,7 @@ def btyd_features(
         progress.advance("BTYD fits (cut-offs)", done, groups.ngroups)
         group = group.reset_index(drop=True)
         try:
-            predicted = predict_cutoff(group, horizon_days, as_of in pareto_cutoffs)
+            predicted = fit_cutoff(group, horizon_days, as_of in pareto_cutoffs)
         except BTYDFitError as exc:
             problems.append(f"cut-off {as_of}: {exc}")
             predicted = pd.DataFrame(index=group.index, columns=list(BTYD_COLUMNS), dtype=float)
