@@ -259,14 +259,16 @@ def new_file(
 
 
 def stage_load(wh: Warehouse, parsed: str) -> str:
-    """Materialise a parsed file as typed RAW.TRANSACTIONS rows in a staging table."""
-    staging = wh.staging_name("RAW.TRANSACTIONS")
-    wh.execute(
-        f"CREATE TABLE {quote_identifier(staging)} AS SELECT transaction_id, customer_id, "
-        "txn_ts, CAST(amount AS NUMBER(18, 2)) AS amount, category, channel, status "
-        f"FROM ({parsed}) AS p"
+    """Parse a file once into a staging table; the checks, the gate and publishing read it.
+
+    Amounts stay as parsed until the gate has checked their range, so an absurd value is a
+    rejected file, not a cast error.
+    """
+    return wh.stage_select(
+        "RAW.TRANSACTIONS",
+        "SELECT source_row, transaction_id, customer_id, txn_ts, amount, category, channel, "
+        f"status FROM ({parsed}) AS p",
     )
-    return staging
 
 
 def gate_load(
@@ -301,13 +303,17 @@ def ingest_transaction_file(
         if found is None:
             return None
         path, kind, load_id = found
+        staging = ""
         try:
             with wh.staged_file(path, kind) as (staged, dtypes):
                 cols = resolve_columns(list(dtypes), mapping, uri, order_lines)
                 parsed = parsed_select(staged, cols, dtypes, date_format, order_lines)
-                check = check_parsed(wh, parsed, uri, max_ts, staged, cols)
                 staging = stage_load(wh, parsed)
+                rows = f"SELECT * FROM {quote_identifier(staging)}"
+                check = check_parsed(wh, rows, uri, max_ts, staged, cols)
         except (IngestError, FileReadError) as exc:  # unreadable or unusable: nothing written
+            if staging:
+                wh.drop_table(staging)
             record_rejection(wh, load_id, "transactions", uri, run_id, str(exc))
             raise
         try:

@@ -111,6 +111,22 @@ class DuckDBWarehouse(Warehouse):
         finally:
             self.con.unregister(view)
 
+    def stage_select(
+        self, table: str, select: str, params: Mapping[str, Any] | None = None
+    ) -> str:
+        # A temporary table is never written to the database file: at 2 M rows it costs
+        # half a persisted one, and a killed run leaves nothing. DuckDB keeps temporary
+        # tables in its "temp" catalog.
+        staging = "TEMP." + self.staging_name(table).split(".")[1]
+        self.execute(f"CREATE TEMPORARY TABLE {quote_identifier(staging)} AS {select}", params)
+        return staging
+
+    def column_types(self, table: str) -> dict[str, str]:
+        # DESCRIBE reads any relation, temporary tables included (information_schema
+        # files those under catalog "temp", schema "main").
+        described = self.con.execute(f"DESCRIBE SELECT * FROM {quote_identifier(table)}")
+        return {str(row[0]).upper(): engine_type(row[1]) for row in described.fetchall()}
+
     @contextmanager
     def staged_file(self, path: str, kind: str) -> Iterator[tuple[str, dict]]:
         """A temporary view over the file: DuckDB reads it in place, no copy."""
