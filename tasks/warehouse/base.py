@@ -261,9 +261,7 @@ class Warehouse(ABC):
         schema, name = validate_identifier(table, 2).split(".")
         return f"{schema}.STG_{name}_{uuid.uuid4().hex[:12].upper()}"
 
-    def stage_select(
-        self, table: str, select: str, params: Mapping[str, Any] | None = None
-    ) -> str:
+    def stage_select(self, table: str, select: str, params: Mapping[str, Any] | None = None) -> str:
         """Create a fresh staging table beside TABLE from SELECT; return its name."""
         staging = self.staging_name(table)
         self.execute(f"CREATE TABLE {quote_identifier(staging)} AS {select}", params)
