@@ -5,17 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import os
 import platform
-import resource
 import tempfile
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import psutil
 
-from tasks import steps
+from tasks import progress, scoring, steps
 from tasks.params import DEFAULTS, PipelineParams
-from tasks.settings import load_settings
+from tasks.settings import LifelineSettings, load_settings
 
 REFERENCE_SQL = """
 SELECT customer_id, COUNT(*) AS n, SUM(amount) AS total, MAX(txn_ts) AS last_ts,
@@ -23,13 +26,108 @@ SELECT customer_id, COUNT(*) AS n, SUM(amount) AS total, MAX(txn_ts) AS last_ts,
            AS spend_90
 FROM raw.transactions GROUP BY customer_id
 """
+# Rows each step worked on, from the run's counts.
+STEP_ROWS = {
+    "generate": "raw_transactions",
+    "ingest": "rows_ingested",
+    "quality_raw": "rows_ingested",
+    "features": "feature_rows",
+    "quality_features": "feature_rows",
+    "publish_features": "feature_rows",
+    "train": "training_rows",
+    "register": "holdout_rows",
+    "score": "rows_scored",
+    "quality_scores": "rows_scored",
+    "publish": "rows_scored",
+}
+# Tier-L targets (issue 19): (name, limit, how the measurement compares).
+TARGETS = (
+    ("ingest_over_plain_load", 2.0, "<="),
+    ("raw_gate_over_aggregate", 2.0, "<="),
+    ("features_per_cutoff_over_aggregate", 1.5, "<="),
+    ("scored_share_of_customers_with_history", 1.0, ">="),
+    ("scored_customers_per_second", 100_000, ">="),
+    ("peak_rss_gib", 4.0, "<="),
+    ("total_seconds", 90.0, "<="),
+)
 
 
-def peak_rss_bytes() -> int:
-    """Peak resident set size of this process plus its waited-for children (Linux: KiB)."""
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return int((own + children) * 1024)
+class RssSampler:
+    """Peak resident memory (process and children) per pipeline step, sampled every 20 ms."""
+
+    def __init__(self, steps: set[str]) -> None:
+        self.steps = steps
+        self.current = "setup"
+        self.peaks: dict[str, int] = {}
+        self.stop = threading.Event()
+        self.process = psutil.Process()
+
+    def rss(self) -> int:
+        """Resident bytes now: this process and any children (none today)."""
+        total = self.process.memory_info().rss
+        for child in self.process.children(recursive=True):
+            with suppress(psutil.Error):
+                total += child.memory_info().rss
+        return total
+
+    def listen(self, stage: str, done: int = 0, total: int | None = None) -> None:
+        """Progress listener: a step's first report starts its window."""
+        if stage in self.steps:
+            self.current = stage
+
+    def sample(self) -> None:
+        """Record RSS against the step running now, until stopped."""
+        while not self.stop.wait(0.02):
+            self.note()
+
+    def note(self) -> None:
+        """One sample."""
+        now = self.rss()
+        self.peaks[self.current] = max(self.peaks.get(self.current, 0), now)
+
+    @contextmanager
+    def running(self) -> Iterator[RssSampler]:
+        """Sample in a daemon thread while inside."""
+        thread = threading.Thread(target=self.sample, daemon=True)
+        thread.start()
+        try:
+            with progress.listening(self.listen):
+                yield self
+        finally:
+            self.stop.set()
+            thread.join()
+            self.note()
+
+
+def reference_load(folder: Path, settings: LifelineSettings) -> float:
+    """Seconds for a plain DuckDB load of the portfolio's Parquet files into one table.
+
+    Same memory cap as the warehouse, into a scratch database file on the same disk.
+    """
+    path = settings.home_dir / "reference-load.duckdb"
+    con = duckdb.connect(str(path))
+    try:
+        if settings.duckdb_memory_limit:
+            con.execute(f"SET memory_limit = '{settings.duckdb_memory_limit}'")
+        glob = str(folder / "transactions" / "*.parquet").replace("'", "''")
+        start = time.perf_counter()
+        con.execute(f"CREATE TABLE transactions AS SELECT * FROM read_parquet('{glob}')")
+        con.execute("CHECKPOINT")
+        return round(time.perf_counter() - start, 3)
+    finally:
+        con.close()
+        for suffix in ("", ".wal"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+
+
+def reference_aggregate(run: steps.StepRun, cut: dt.date, passes: int = 3) -> float:
+    """Best of PASSES runs of one aggregate pass over RAW.TRANSACTIONS (cache warm)."""
+    best = float("inf")
+    for _ in range(passes):
+        start = time.perf_counter()
+        run.wh.fetch_frame(REFERENCE_SQL.format(cut=cut.isoformat()))
+        best = min(best, time.perf_counter() - start)
+    return round(best, 3)
 
 
 def reference_pandas(folder: Path, cut: dt.date) -> float:
@@ -49,19 +147,45 @@ def reference_pandas(folder: Path, cut: dt.date) -> float:
     return round(time.perf_counter() - start, 3)
 
 
-# Rows each step worked on, from the run's counts.
-STEP_ROWS = {
-    "generate": "raw_transactions",
-    "ingest": "rows_ingested",
-    "features": "feature_rows",
-    "quality_features": "feature_rows",
-    "publish_features": "feature_rows",
-    "train": "training_rows",
-    "register": "holdout_rows",
-    "score": "rows_scored",
-    "quality_scores": "rows_scored",
-    "publish": "rows_scored",
-}
+def with_history(run: steps.StepRun, cut: dt.date) -> int:
+    """Customers with an approved purchase before CUT: everyone who should get a score."""
+    return int(
+        run.wh.scalar(
+            "SELECT COUNT(DISTINCT customer_id) FROM raw.transactions WHERE txn_ts < :cut "
+            "AND COALESCE(LOWER(status), 'approved') = 'approved'",
+            {"cut": cut},
+        )
+    )
+
+
+def ratios(report: dict[str, Any]) -> dict[str, float]:
+    """Each target's measurement, from the report's seconds and counts."""
+    seconds = {k: v["seconds"] for k, v in report["steps"].items()}
+    ref = report["reference"]
+    aggregate = max(ref["aggregate_seconds"], 1e-9)
+    return {
+        "ingest_over_plain_load": round(seconds["ingest"] / max(ref["load_seconds"], 1e-9), 2),
+        "raw_gate_over_aggregate": round(seconds.get("quality_raw", 0) / aggregate, 2),
+        "features_per_cutoff_over_aggregate": round(
+            seconds["features"] / report["snapshots"] / aggregate, 2
+        ),
+        "scored_share_of_customers_with_history": round(
+            report["steps"]["score"]["rows"] / max(report["customers_with_history"], 1), 4
+        ),
+        "scored_customers_per_second": report["scored_customers_per_second"],
+        "peak_rss_gib": round(report["peak_rss_bytes"] / 2**30, 2),
+        "total_seconds": report["total_seconds"],
+    }
+
+
+def judge(measured: dict[str, float]) -> dict[str, dict[str, Any]]:
+    """{target: measured, limit, met}."""
+    out = {}
+    for name, limit, sense in TARGETS:
+        value = measured[name]
+        met = value <= limit if sense == "<=" else value >= limit
+        out[name] = {"measured": value, "limit": f"{sense} {limit:g}", "met": met}
+    return out
 
 
 def run_bench(
@@ -84,36 +208,49 @@ def run_bench(
         horizon_days=horizon_days,
         train_snapshots=max(snapshots - 2, 1),
     )
+    sampler = RssSampler(set(STEP_ROWS))
     total_start = time.perf_counter()
-    with steps.run_session("bench", params, "bench", settings, steps.PLAIN) as run:
+    with (
+        sampler.running(),
+        steps.run_session("bench", params, "bench", settings, steps.PLAIN) as run,
+    ):
         steps.ingest_step(run, params)
         as_of = steps.resolve_as_of(run, params.as_of)
         steps.features_step(run, params, as_of)
         training = steps.train_step(run, params, as_of)
         steps.score_step(run, as_of)
         total_seconds = round(time.perf_counter() - total_start, 3)
-        ref_start = time.perf_counter()
-        run.wh.fetch_frame(REFERENCE_SQL.format(cut=as_of.isoformat()))
-        aggregate_seconds = round(time.perf_counter() - ref_start, 3)
+        sampler.listen("references")
+        aggregate_seconds = reference_aggregate(run, as_of)
+        history = with_history(run, as_of)
+        eligible = scoring.eligible_customers(run.wh, as_of)
     log = run.log
     folder = steps.synthetic_landing(settings, params)
+    load_seconds = reference_load(folder, settings)
     rows = log.counts["raw_transactions"]
     pandas_seconds = reference_pandas(folder, as_of) if rows <= pandas_limit else None
     step_report = {
-        name: {"seconds": seconds, "rows": int(log.counts.get(STEP_ROWS.get(name, ""), 0))}
+        name: {
+            "seconds": seconds,
+            "rows": int(log.counts.get(STEP_ROWS.get(name, ""), 0)),
+            "peak_rss_bytes": sampler.peaks.get(name),  # None: a sub-step (raw gate)
+        }
         for name, seconds in log.seconds.items()
     }
-    return {
+    report = {
         "customers": customers,
         "transactions": rows,
         "snapshots": params.train_snapshots + 2,
+        "customers_with_history": history,
+        "customers_with_features": eligible,
         "steps": step_report,
         "reference": {
+            "load_seconds": load_seconds,
             "aggregate_seconds": aggregate_seconds,
             "pandas_aggregate_seconds": pandas_seconds,
         },
         "total_seconds": total_seconds,
-        "peak_rss_bytes": peak_rss_bytes(),
+        "peak_rss_bytes": max(sampler.peaks.values()),
         "scored_customers_per_second": round(
             log.counts["rows_scored"] / max(log.seconds["score"] + log.seconds["publish"], 1e-9)
         ),
@@ -134,6 +271,8 @@ def run_bench(
         .execute("SELECT current_setting('threads')")
         .fetchone()[0],
     }
+    report["targets"] = judge(ratios(report))
+    return report
 
 
 def total_memory() -> int:

@@ -22,6 +22,7 @@ PORTFOLIO = {"customers": 800, "transactions": 80_000, "seed": 11}
 STEPS = {
     "generate",
     "ingest",
+    "quality_raw",
     "features",
     "quality_features",
     "publish_features",
