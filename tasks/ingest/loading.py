@@ -268,15 +268,17 @@ def new_file(
 
 
 def stage_load(wh: Warehouse, parsed: str) -> str:
-    """Parse a file once into a staging table; the checks, the gate and publishing read it.
+    """Parse a file once into typed RAW.TRANSACTIONS rows in a staging table.
 
-    Amounts stay as parsed until the gate has checked their range, so an absurd value is a
-    rejected file, not a cast error.
+    The row checks, the gate and publishing all read it. Amounts are cast to the table's
+    NUMBER(18, 2) here, inside the file's read, so an amount the table cannot hold rejects
+    the file instead of failing the insert.
     """
     return wh.stage_select(
         "RAW.TRANSACTIONS",
-        "SELECT source_row, transaction_id, customer_id, txn_ts, amount, category, channel, "
-        f"status FROM ({parsed}) AS p",
+        "SELECT source_row, transaction_id, customer_id, txn_ts, "
+        "CAST(amount AS NUMBER(18, 2)) AS amount, category, channel, status "
+        f"FROM ({parsed}) AS p",
     )
 
 

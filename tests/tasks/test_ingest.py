@@ -128,6 +128,19 @@ def test_order_lines_are_summed_per_transaction(wh, tmp_path):
         load(wh, write(tmp_path, "no_ids.csv", LOG), MAP, order_lines=True)
 
 
+def test_an_amount_the_table_cannot_hold_rejects_the_file_even_within_the_outlier_share(
+    wh, tmp_path
+):
+    rows = "".join(f"A{i},19970101,{i}.50\n" for i in range(1, 200))
+    path = write(tmp_path, "huge.csv", "cust,date,value\n" + rows + "Z,19970102,1e20\n")
+    generous = IngestPolicy(max_amount=1e21)  # one row in 200 is inside the outlier share
+    with pytest.raises(FileReadError, match="huge.csv: cannot read as csv: Conversion Error"):
+        load(wh, path, policy=generous)
+    assert wh.row_count("RAW.TRANSACTIONS") == 0
+    manifest = wh.fetch_frame("SELECT status FROM raw.load_manifest")
+    assert manifest["STATUS"].tolist() == ["rejected"]
+
+
 def test_duplicate_ids_in_a_file(wh, tmp_path):
     text = "id,cust,date,value\nT1,A,19970101,1\nT1,A,19970102,2\n"
     with pytest.raises(IngestError, match="1 duplicate transaction ids"):
