@@ -110,13 +110,6 @@ def record_snapshots(wh: Warehouse, run_id: str, snapshots: list[Snapshot]) -> N
     wh.write_frame(frame, "FEATURES.SNAPSHOT_DATES", "append")
 
 
-def stage_query(wh: Warehouse, select: str, params: dict, table: str) -> str:
-    """CREATE a fresh staging table next to TABLE from a SELECT; return its name."""
-    staging = wh.staging_name(table)
-    wh.execute(f"CREATE TABLE {quote_identifier(staging)} AS {select}", params)
-    return staging
-
-
 def check_grid(wh: Warehouse, run_id: str, as_of: dt.date, horizon_days: int) -> None:
     """Every snapshot of the run must sit on the period grid anchored at AS_OF."""
     grid = grid_days(horizon_days)
@@ -159,11 +152,10 @@ def stage_feature_rows(
         "features/10_build_customer_periods",
         {"as_of": as_of, "grid_days": grid_days(horizon_days)},
     )
-    rows = stage_query(
-        wh,
+    rows = wh.stage_select(
+        FEATURES_TABLE,
         load_sql("features/20_select_customer_features"),
         {"run_id": run_id, "lookback_days": lookback_days},
-        FEATURES_TABLE,
     )
     problems: list[str] = []
     btyd_table = None
@@ -189,7 +181,7 @@ def stage_feature_rows(
             f"FROM {quote_identifier(rows)} AS f {join}"
         )
         params = {"run_id": run_id, "version": feature_version(features)}
-        staging = stage_query(wh, select, params, FEATURES_TABLE)
+        staging = wh.stage_select(FEATURES_TABLE, select, params)
     finally:
         wh.drop_table(rows)
         if btyd_table:
@@ -208,7 +200,7 @@ def stage_labels(
         "horizon_days": horizon_days,
         "spend_drop_ratio": spend_drop_ratio,
     }
-    staging = stage_query(wh, select, params, LABELS_TABLE)
+    staging = wh.stage_select(LABELS_TABLE, select, params)
     failpoint("features.after_staging")  # labels are staged after features
     return staging
 

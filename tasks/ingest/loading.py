@@ -279,6 +279,7 @@ def stage_load(wh: Warehouse, parsed: str) -> str:
         "SELECT source_row, transaction_id, customer_id, txn_ts, "
         "CAST(amount AS NUMBER(18, 2)) AS amount, category, channel, status "
         f"FROM ({parsed}) AS p",
+        session_only=True,
     )
 
 

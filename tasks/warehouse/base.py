@@ -261,8 +261,17 @@ class Warehouse(ABC):
         schema, name = validate_identifier(table, 2).split(".")
         return f"{schema}.STG_{name}_{uuid.uuid4().hex[:12].upper()}"
 
-    def stage_select(self, table: str, select: str, params: Mapping[str, Any] | None = None) -> str:
-        """Create a fresh staging table beside TABLE from SELECT; return its name."""
+    def stage_select(
+        self,
+        table: str,
+        select: str,
+        params: Mapping[str, Any] | None = None,
+        session_only: bool = False,
+    ) -> str:
+        """Create a fresh staging table beside TABLE from SELECT; return its name.
+
+        SESSION_ONLY: only this session reads it, so an adapter may keep it out of storage.
+        """
         staging = self.staging_name(table)
         self.execute(f"CREATE TABLE {quote_identifier(staging)} AS {select}", params)
         return staging

@@ -111,7 +111,15 @@ class DuckDBWarehouse(Warehouse):
         finally:
             self.con.unregister(view)
 
-    def stage_select(self, table: str, select: str, params: Mapping[str, Any] | None = None) -> str:
+    def stage_select(
+        self,
+        table: str,
+        select: str,
+        params: Mapping[str, Any] | None = None,
+        session_only: bool = False,
+    ) -> str:
+        if not session_only:
+            return super().stage_select(table, select, params)
         # A temporary table is never written to the database file: at 2 M rows it costs
         # half a persisted one, and a killed run leaves nothing. DuckDB keeps temporary
         # tables in its "temp" catalog.
