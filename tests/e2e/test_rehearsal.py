@@ -294,21 +294,23 @@ def rehearsal(tmp_path_factory):
             "LIFELINE_HOME": str(warehouse_home),  # the shared warehouse (and its lock)
             "LIFELINE_MLFLOW_TRACKING_URI": mlflow_url,
         }
-        os.environ["PREFECT_API_URL"] = env["PREFECT_API_URL"]  # this process's API client
         from prefect.client.orchestration import get_client
+        from prefect.settings import PREFECT_API_URL, temporary_settings
 
-        with get_client(sync_client=True) as client:
-            deployments = {d.name: d for d in client.read_deployments()}
-        state = Rehearsal(
-            tmp, env, s3_url, job_env, warehouse_home / "warehouse.duckdb", deployments
-        )
-        state.s3().create_bucket(Bucket=BUCKET)
-        with (
-            worker(env | AWS, POOL, tmp / "worker-a", tmp / "worker-a.log"),
-            worker(env | AWS, TRAIN_POOL, tmp / "worker-b", tmp / "worker-b.log"),
-        ):
-            yield state, webhook
-        os.environ.pop("PREFECT_API_URL", None)
+        # An env var is not enough: prefect, once imported, keeps the settings it read then.
+        with temporary_settings({PREFECT_API_URL: env["PREFECT_API_URL"]}):
+            with get_client(sync_client=True) as client:
+                deployments = {d.name: d for d in client.read_deployments()}
+            assert set(deployments) >= {"hourly-ingest", "weekly-retrain"}, sorted(deployments)
+            state = Rehearsal(
+                tmp, env, s3_url, job_env, warehouse_home / "warehouse.duckdb", deployments
+            )
+            state.s3().create_bucket(Bucket=BUCKET)
+            with (
+                worker(env | AWS, POOL, tmp / "worker-a", tmp / "worker-a.log"),
+                worker(env | AWS, TRAIN_POOL, tmp / "worker-b", tmp / "worker-b.log"),
+            ):
+                yield state, webhook
     webhook.shutdown()
 
 
