@@ -5,40 +5,87 @@
 -- Grain: one row per (CUSTOMER_ID, PERIOD_END); PERIOD_END is exclusive: the period
 --   covers [PERIOD_END - :grid_days, PERIOD_END).
 -- Inputs: RAW.TRANSACTIONS. Outputs: FEATURES.CUSTOMER_PERIODS (replaced).
--- Binds: :as_of (DATE) - only TXN_TS < :as_of is read; :grid_days (INTEGER).
--- Cost: the sums go straight from transactions to periods (a small hash table); only the
---   inter-purchase gaps need purchase days, and that pass carries two narrow columns. Each
---   source reads RAW.TRANSACTIONS itself: a shared CTE would be materialised (60 M rows).
+-- Binds: :as_of (DATE) - only TXN_TS < :as_of is read; :grid_days (INTEGER, 1 to 30: the
+--   grid divides 30).
+-- Cost: one pass from transactions straight to periods, plus a narrow pass for each
+--   customer's first purchase day. The inter-purchase gaps need no customer x day table:
+--   each period records its purchase days as a bit mask (bit i = day i of the period), and
+--   the gaps inside a period come from two lookups of its 15-bit halves in a 32,768-row
+--   table of every half mask's purchase days and squared gaps.
 CREATE OR REPLACE TABLE features.customer_periods AS
-WITH periods AS (
+WITH RECURSIVE bit_offsets AS (
+    SELECT bit
+    FROM (
+        VALUES (0), (1), (2), (3), (4), (5), (6), (7), (8), (9), (10), (11), (12), (13), (14)
+    ) AS v (bit)
+),
+
+-- Every non-empty 15-bit mask once, built by adding bits above its highest one: its
+-- purchase days, lowest and highest day, and the sum of squared gaps between its days.
+half_masks (mask, days, first_bit, last_bit, gap_sq) AS (
+    SELECT
+        CAST(POWER(2, bit) AS INTEGER) AS mask,
+        1 AS days,
+        bit AS first_bit,
+        bit AS last_bit,
+        0 AS gap_sq
+    FROM bit_offsets
+    UNION ALL
+    SELECT
+        h.mask + CAST(POWER(2, b.bit) AS INTEGER),
+        h.days + 1,
+        h.first_bit,
+        b.bit,
+        h.gap_sq + (b.bit - h.last_bit) * (b.bit - h.last_bit)
+    FROM half_masks AS h
+    INNER JOIN bit_offsets AS b ON h.last_bit < b.bit
+),
+
+first_days AS (
+    -- Each customer's first purchase day: BTYD spend excludes it.
     SELECT
         customer_id,
+        CAST(MIN(txn_ts) AS DATE) AS first_date
+    FROM raw.transactions
+    WHERE txn_ts < :as_of AND COALESCE(LOWER(status), 'approved') = 'approved'
+    GROUP BY 1
+),
+
+periods AS (
+    SELECT
+        t.customer_id,
         DATEADD(
-            DAY,
-            -:grid_days
-            * CAST(
-                FLOOR((DATEDIFF(DAY, CAST(txn_ts AS DATE), :as_of) - 1) / :grid_days) AS INTEGER
-            ),
-            :as_of
+            DAY, -:grid_days * CAST(FLOOR((t.days_before - 1) / :grid_days) AS INTEGER), :as_of
         ) AS period_end,
-        SUM(IFF(is_approved, 1, 0)) AS approved_count,
-        SUM(IFF(is_approved, 0, 1)) AS declined_count,
+        SUM(IFF(t.is_approved, 1, 0)) AS approved_count,
+        SUM(IFF(t.is_approved, 0, 1)) AS declined_count,
         -- NUMBER(18, 2): exact sums, identical whatever the parallel order
-        SUM(IFF(is_approved, amount, 0)) AS spend,
-        SUM(IFF(is_approved AND category_group = 'travel', amount, 0)) AS travel_spend,
-        SUM(IFF(is_approved AND category_group = 'necessities', amount, 0)) AS necessities_spend,
-        SUM(IFF(is_approved AND category_group = 'discretionary', amount, 0))
+        SUM(IFF(t.is_approved, t.amount, 0)) AS spend,
+        SUM(IFF(t.is_approved AND t.category_group = 'travel', t.amount, 0)) AS travel_spend,
+        SUM(IFF(t.is_approved AND t.category_group = 'necessities', t.amount, 0))
+            AS necessities_spend,
+        SUM(IFF(t.is_approved AND t.category_group = 'discretionary', t.amount, 0))
             AS discretionary_spend,
-        SUM(IFF(is_approved AND channel = 'online', 1, 0)) AS online_count,
-        SUM(IFF(is_approved AND channel = 'mobile', 1, 0)) AS mobile_count,
-        SUM(IFF(is_approved AND channel = 'in-store', 1, 0)) AS in_store_count,
-        MAX(IFF(is_approved, CAST(txn_ts AS DATE), NULL)) AS last_purchase_date,
-        MIN(IFF(is_approved, CAST(txn_ts AS DATE), NULL)) AS first_purchase_date
+        SUM(IFF(t.is_approved AND t.channel = 'online', 1, 0)) AS online_count,
+        SUM(IFF(t.is_approved AND t.channel = 'mobile', 1, 0)) AS mobile_count,
+        SUM(IFF(t.is_approved AND t.channel = 'in-store', 1, 0)) AS in_store_count,
+        MAX(IFF(t.is_approved, t.txn_date, NULL)) AS last_purchase_date,
+        MIN(IFF(t.is_approved, t.txn_date, NULL)) AS first_purchase_date,
+        SUM(IFF(t.is_approved AND t.txn_date = f.first_date, t.amount, 0)) AS first_day_spend,
+        -- Bit (:grid_days - 1 - days into the grid step) marks the purchase day in the period.
+        BITOR_AGG(
+            IFF(
+                t.is_approved,
+                CAST(POWER(2, :grid_days - 1 - MOD(t.days_before - 1, :grid_days)) AS INTEGER),
+                0
+            )
+        ) AS day_mask
     FROM (
         SELECT
             customer_id,
-            txn_ts,
             amount,
+            CAST(txn_ts AS DATE) AS txn_date,
+            DATEDIFF(DAY, CAST(txn_ts AS DATE), :as_of) AS days_before,
             COALESCE(LOWER(status), 'approved') = 'approved' AS is_approved,
             LOWER(channel) AS channel,
             CASE
@@ -56,76 +103,54 @@ WITH periods AS (
             END AS category_group
         FROM raw.transactions
         WHERE txn_ts < :as_of
-    ) AS transactions
+    ) AS t
+    LEFT JOIN first_days AS f ON t.customer_id = f.customer_id
     GROUP BY 1, 2
 ),
 
-purchase_days AS (
+with_gaps AS (
     SELECT
-        customer_id,
-        CAST(txn_ts AS DATE) AS txn_date,
-        SUM(amount) AS day_spend,
-        COUNT(*) AS day_count
-    FROM raw.transactions
-    WHERE txn_ts < :as_of AND COALESCE(LOWER(status), 'approved') = 'approved'
-    GROUP BY 1, 2
-),
-
-gaps AS (
-    SELECT
-        customer_id,
-        day_spend,
-        day_count,
-        -- Days since the previous purchase day: looks only backwards in time.
+        p.*,
+        COALESCE(lo.days, 0) + COALESCE(hi.days, 0) AS purchase_days,
+        COALESCE(lo.gap_sq, 0) + COALESCE(hi.gap_sq, 0)
+        + COALESCE((hi.first_bit + 15 - lo.last_bit) * (hi.first_bit + 15 - lo.last_bit), 0)
+            AS inner_gap_sq,
+        -- The gap into this period, from the last purchase day of an earlier one.
         DATEDIFF(
-            DAY, LAG(txn_date) OVER (PARTITION BY customer_id ORDER BY txn_date), txn_date
-        ) AS gap_days,
-        DATEADD(
             DAY,
-            -:grid_days
-            * CAST(FLOOR((DATEDIFF(DAY, txn_date, :as_of) - 1) / :grid_days) AS INTEGER),
-            :as_of
-        ) AS period_end
-    FROM purchase_days
-),
-
-day_stats AS (
-    SELECT
-        customer_id,
-        period_end,
-        COUNT(*) AS purchase_days,
-        -- The customer's first purchase day has no previous one (BTYD spend excludes it).
-        SUM(IFF(gap_days IS NULL, day_spend, 0)) AS first_day_spend,
-        SUM(gap_days) AS gap_sum,
-        SUM(gap_days * gap_days) AS gap_sq_sum,
-        COUNT(gap_days) AS gap_count,
-        -- A mean, not a median: a holistic aggregate over millions of customer-period groups
-        -- took 12x longer and ran out of a 3 GB cap at 1 M customers.
-        AVG(day_spend / day_count) AS mean_daily_ticket
-    FROM gaps
-    GROUP BY 1, 2
+            MAX(p.last_purchase_date) OVER (
+                PARTITION BY p.customer_id ORDER BY p.period_end
+                ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+            ),
+            p.first_purchase_date
+        ) AS entry_gap
+    FROM periods AS p
+    LEFT JOIN half_masks AS lo ON MOD(p.day_mask, 32768) = lo.mask
+    LEFT JOIN half_masks AS hi ON CAST(FLOOR(p.day_mask / 32768) AS INTEGER) = hi.mask
 )
 
 SELECT
-    p.customer_id,
-    CAST(p.period_end AS DATE) AS period_end,
-    p.approved_count,
-    p.declined_count,
-    p.spend,
-    p.travel_spend,
-    p.necessities_spend,
-    p.discretionary_spend,
-    p.online_count,
-    p.mobile_count,
-    p.in_store_count,
-    p.last_purchase_date,
-    p.first_purchase_date,
-    COALESCE(d.purchase_days, 0) AS purchase_days,
-    COALESCE(d.first_day_spend, 0) AS first_day_spend,
-    d.gap_sum,
-    d.gap_sq_sum,
-    COALESCE(d.gap_count, 0) AS gap_count,
-    d.mean_daily_ticket
-FROM periods AS p
-LEFT JOIN day_stats AS d
-    ON p.customer_id = d.customer_id AND p.period_end = d.period_end
+    customer_id,
+    CAST(period_end AS DATE) AS period_end,
+    approved_count,
+    declined_count,
+    spend,
+    travel_spend,
+    necessities_spend,
+    discretionary_spend,
+    online_count,
+    mobile_count,
+    in_store_count,
+    last_purchase_date,
+    first_purchase_date,
+    purchase_days,
+    first_day_spend,
+    -- The gaps ending in this period: between its own purchase days, and the one into it.
+    NULLIF(
+        DATEDIFF(DAY, first_purchase_date, last_purchase_date) + COALESCE(entry_gap, 0), 0
+    ) AS gap_sum,
+    NULLIF(inner_gap_sq + COALESCE(entry_gap * entry_gap, 0), 0) AS gap_sq_sum,
+    GREATEST(purchase_days - 1, 0) + IFF(entry_gap IS NULL, 0, 1) AS gap_count,
+    -- The period's mean ticket: one row per period, so no per-day amounts are needed.
+    CAST(spend AS DOUBLE) / NULLIF(approved_count, 0) AS mean_ticket
+FROM with_gaps

@@ -48,7 +48,7 @@ per_customer AS (
         SUM(IFF(end_gap < 360, spend, 0)) AS spend_360,
         SUM(spend) AS spend_lifetime,
         SUM(IFF(end_gap >= 90 AND end_gap < 180, spend, 0)) AS spend_prior_90,
-        MEDIAN(IFF(end_gap < 360, mean_daily_ticket, NULL)) AS median_ticket_360,
+        MEDIAN(IFF(end_gap < 360, mean_ticket, NULL)) AS median_ticket_360,
         SUM(IFF(end_gap < 360, gap_sum, 0)) AS gap_sum_360,
         SUM(IFF(end_gap < 360, gap_sq_sum, 0)) AS gap_sq_sum_360,
         SUM(IFF(end_gap < 360, gap_count, 0)) AS gap_count_360,

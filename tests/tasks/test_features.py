@@ -214,3 +214,31 @@ def test_feature_build_runs_on_the_snowflake_adapter_over_fakesnow():
     assert feats["CUSTOMER_ID"].tolist() == ["A", "B"]
     assert feats.set_index("CUSTOMER_ID").loc["A", "SPEND_90"] == pytest.approx(150.0)
     assert labels.set_index("CUSTOMER_ID")["CHURNED"].to_dict() == {"A": 0, "B": 1}
+
+
+@pytest.mark.parametrize("horizon", [90, 45, 7])  # period grids of 30, 15 and 1 days
+def test_purchase_day_gaps_from_period_bit_masks_equal_a_day_by_day_count(wh, horizon):
+    """Gaps between purchase days (several purchases a day, across periods and half masks)."""
+    rng = pd.Series(range(400)).sample(frac=1.0, random_state=horizon).to_numpy()
+    rows = []
+    for k, customer in enumerate("PQRS"):
+        days = sorted(T - dt.timedelta(days=int(d) + 1) for d in rng[k * 40 : k * 40 + 8 + 7 * k])
+        for i, day in enumerate(days):
+            rows.append((customer, str(day), 10.0 + i, "approved", "Gas", "Online"))
+            if i % 3 == 0:  # a second purchase the same day is the same purchase day
+                rows.append((customer, str(day), 5.0, "approved", "Gas", "Online"))
+        rows.append((customer, str(days[1]), 7.0, "declined", "Gas", "Online"))
+    wh.write_frame(txns(rows), "RAW.TRANSACTIONS", "append")
+    feats, _ = build(wh, T, horizon, [features.Snapshot(T, "score")])
+    rfm = wh.fetch_frame(features.load_sql("features/25_select_rfm"), {"run_id": "r"})
+    frame = txns(rows).query("STATUS == 'approved'")
+    for customer, own in frame.groupby("CUSTOMER_ID"):
+        spend = own.groupby(own["TXN_TS"].dt.normalize())["AMOUNT"].sum().sort_index()
+        days = pd.Series(spend.index)
+        gaps = days.diff().dt.days[days >= pd.Timestamp(T - dt.timedelta(days=360))].dropna()
+        row = feats.set_index("CUSTOMER_ID").loc[customer]
+        assert row["INTERPURCHASE_MEAN_360"] == pytest.approx(gaps.mean(), abs=1e-6)
+        assert row["INTERPURCHASE_STD_360"] == pytest.approx(gaps.std(), abs=1e-6)
+        summary = rfm.set_index("CUSTOMER_ID").loc[customer]
+        assert summary["FREQUENCY"] == len(days) - 1
+        assert summary["MONETARY_VALUE"] == pytest.approx(spend.iloc[1:].mean())
