@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -59,6 +60,11 @@ class RFM:
         """From the SQL summary's columns (FREQUENCY, RECENCY, T, MONETARY_VALUE)."""
         return cls(*(frame[c].to_numpy(float) for c in RFM_COLUMNS))
 
+    @cached_property
+    def distinct_x(self) -> tuple[np.ndarray, np.ndarray]:
+        """The distinct repeat counts, and each customer's index into them."""
+        return np.unique(self.x, return_inverse=True)
+
     def sample(self, size: int = FIT_SAMPLE) -> RFM:
         """Every k-th customer, so the same history always gives the same sample."""
         step = max(len(self.x) // size, 1)
@@ -68,13 +74,16 @@ class RFM:
 def bgnbd_loglik(p: np.ndarray, d: RFM) -> np.ndarray:
     """BG/NBD log-likelihood per customer; p = (r, alpha, a, b)."""
     r, alpha, a, b = p
-    x, t_x, T = d.x, d.t_x, d.T
-    common = gammaln(r + x) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
-    stay = betaln(a, b + x) - (r + x) * np.log(alpha + T)
-    repeat = x > 0
-    drop = np.full_like(x, -np.inf)  # only a repeat buyer can have dropped out already
-    drop[repeat] = betaln(a + 1, b + x[repeat] - 1) - (r + x[repeat]) * np.log(alpha + t_x[repeat])
-    return common + np.logaddexp(stay, drop)
+    # The special functions depend on x alone: evaluate them once per distinct count.
+    xs, at = d.distinct_x
+    lead = gammaln(r + xs) - gammaln(r) + r * np.log(alpha) - betaln(a, b)
+    stay_x = betaln(a, b + xs)
+    # only a repeat buyer can have dropped out already
+    drop_x = np.where(xs > 0, betaln(a + 1, b + np.maximum(xs, 1) - 1), -np.inf)
+    rx = r + d.x
+    stay = stay_x[at] - rx * np.log(alpha + d.T)
+    drop = drop_x[at] - rx * np.log(alpha + d.t_x)
+    return lead[at] + np.logaddexp(stay, drop)
 
 
 def pnbd_loglik(p: np.ndarray, d: RFM) -> np.ndarray:
