@@ -8,6 +8,7 @@ so 60 M raw rows are checked in a single pass where they live, on DuckDB and Sno
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -71,6 +72,7 @@ class SuiteResult:
     suite: str
     dataset: str
     results: list[ExpectationResult]
+    extra: dict[str, Any] = field(default_factory=dict)  # the caller's aggregates, by name
 
     @property
     def failed(self) -> list[ExpectationResult]:
@@ -176,14 +178,23 @@ def judge(expectation: dict, observed: Any, rows: int, non_null: int, params: di
 
 
 def evaluate_suite(
-    wh: Warehouse, suite_name: str, table: str, parameters: dict | None = None
+    wh: Warehouse,
+    suite_name: str,
+    table: str,
+    parameters: dict | None = None,
+    extra: Mapping[str, str] | None = None,
+    extra_params: Mapping[str, Any] | None = None,
 ) -> SuiteResult:
-    """Run every expectation of a suite against TABLE in one warehouse query."""
+    """Run every expectation of a suite against TABLE in one warehouse query.
+
+    EXTRA names more aggregates (SQL, binds in EXTRA_PARAMS) for the same pass over TABLE;
+    their values come back in the result's `extra`.
+    """
     suite, parameters = load_suite(suite_name), parameters or {}
     types = wh.column_types(table)
     columns = set(types)
     target = quote_identifier(table)
-    params: dict[str, Any] = {}
+    params: dict[str, Any] = dict(extra_params or {})
     selects, results, pending = ["COUNT(*) AS n_rows"], [], []
     for i, exp in enumerate(suite["expectations"]):
         kw = exp["kwargs"]
@@ -217,6 +228,7 @@ def evaluate_suite(
         if "column" in kw:
             selects.append(f"COUNT({quote_identifier(kw['column'], 1)}) AS nn{i}")
         pending.append((i, exp, result))
+    selects += [f"{sql} AS x_{name}" for name, sql in (extra or {}).items()]
     row = wh.fetch_frame(f"SELECT {', '.join(selects)} FROM {target}", params).iloc[0]
     n_rows = int(row["N_ROWS"])
     for i, exp, result in pending:
@@ -235,7 +247,8 @@ def evaluate_suite(
             result.unexpected_count = int(observed or 0)
         if not result.success:
             result.examples = unexpected_rows(wh, suite, exp, i, target, columns, parameters)
-    return SuiteResult(suite_name, table, results)
+    values = {name: row[f"X_{name.upper()}"] for name in extra or {}}
+    return SuiteResult(suite_name, table, results, values)
 
 
 def mistyped(expectation: dict, types: dict[str, str], parameters: dict) -> str | None:
@@ -354,15 +367,23 @@ def validate_dataset(
     Raises:
         QualityGateError: naming each failed critical expectation.
     """
-    result = evaluate_suite(wh, suite, table, parameters)
+    return enforce_result(wh, evaluate_suite(wh, suite, table, parameters), run_id)
+
+
+def enforce_result(wh: Warehouse, result: SuiteResult, run_id: str) -> SuiteResult:
+    """Record an evaluated suite in OPS.QUALITY_RESULTS and as an artifact; raise on failure.
+
+    Raises:
+        QualityGateError: naming each failed critical expectation.
+    """
     record_result(wh, result, run_id)
-    publish_markdown(f"quality-{suite.replace('_', '-')}", result_markdown(result))
+    publish_markdown(f"quality-{result.suite.replace('_', '-')}", result_markdown(result))
     if not result.success:
         summary = failure_summary(result, True)
         emit_alert_event(
             GATE_EVENT,
-            f"dataset.{suite}",
-            {"suite": suite, "table": table, "run_id": run_id, "checks": summary},
+            f"dataset.{result.suite}",
+            {"suite": result.suite, "table": result.dataset, "run_id": run_id, "checks": summary},
         )
         raise QualityGateError(failure_message(result), summary)
     return result

@@ -112,9 +112,24 @@ class FileCheck:
     max_id: str
 
 
-def check_parsed(
+# The row checks, computed in the raw gate's pass over the staged file (one read for both).
+ROW_CHECKS = {
+    "n": "COUNT(*)",
+    "bad_customer": "MIN(IFF(customer_id IS NULL OR customer_id = '', source_row, NULL))",
+    "bad_ts": "MIN(IFF(txn_ts IS NULL, source_row, NULL))",
+    "bad_amount": "MIN(IFF(amount IS NULL, source_row, NULL))",
+    "future_ts": "MIN(IFF(txn_ts > CAST(:max_ts AS TIMESTAMP_NTZ), source_row, NULL))",
+    # hashes are cheaper to count than strings; a collision is re-counted exactly below
+    "dup_ids": "COUNT(*) - COUNT(DISTINCT HASH(transaction_id))",
+    "min_id": "MIN(transaction_id)",
+    "max_id": "MAX(transaction_id)",
+}
+
+
+def check_rows(
     wh: Warehouse,
-    parsed: str,
+    stats: Mapping[str, object],
+    staging: str,
     path: str,
     max_ts: str,
     staged: str = "",
@@ -122,26 +137,15 @@ def check_parsed(
 ) -> FileCheck:
     """Fail with file, row and column for the first unusable row; else the file's stats.
 
-    One aggregate pass over the file; the offending raw value is fetched only on failure.
+    STATS are the ROW_CHECKS over STAGING; the offending raw value is fetched only on failure.
     """
-    stats = wh.fetch_frame(
-        f"WITH p AS ({parsed}) SELECT COUNT(*) AS n, "
-        "MIN(IFF(customer_id IS NULL OR customer_id = '', source_row, NULL)) AS bad_customer, "
-        "MIN(IFF(txn_ts IS NULL, source_row, NULL)) AS bad_ts, "
-        "MIN(IFF(amount IS NULL, source_row, NULL)) AS bad_amount, "
-        "MIN(IFF(txn_ts > CAST(:max_ts AS TIMESTAMP_NTZ), source_row, NULL)) AS future_ts, "
-        # hashes are cheaper to count than strings; a collision is re-counted exactly below
-        "COUNT(*) - COUNT(DISTINCT HASH(transaction_id)) AS dup_ids, "
-        "MIN(transaction_id) AS min_id, MAX(transaction_id) AS max_id FROM p",
-        {"max_ts": max_ts},
-    ).iloc[0]
-    if int(stats["N"]) == 0:
+    if int(stats["n"]) == 0:
         raise IngestError(f"{path}: the file has no data rows")
     problems = [
-        ("BAD_CUSTOMER", "customer_id", "is empty", None),
-        ("BAD_TS", "txn_ts", "is not a recognised date/time", "txn_ts"),
-        ("BAD_AMOUNT", "amount", "is not a number", "amount"),
-        ("FUTURE_TS", "txn_ts", f"is in the future (after {max_ts})", "txn_ts"),
+        ("bad_customer", "customer_id", "is empty", None),
+        ("bad_ts", "txn_ts", "is not a recognised date/time", "txn_ts"),
+        ("bad_amount", "amount", "is not a number", "amount"),
+        ("future_ts", "txn_ts", f"is in the future (after {max_ts})", "txn_ts"),
     ]
     for key, role, what, value_role in problems:
         if not pd.isna(stats[key]):
@@ -155,15 +159,15 @@ def check_parsed(
                 )
                 value = f" (value {raw!r})"
             raise IngestError(f"{path}: row {row}: column {role} {what}{value}")
-    if int(stats["DUP_IDS"]):
+    if int(stats["dup_ids"]):
         duplicates = int(
             wh.scalar(
-                f"WITH p AS ({parsed}) SELECT COUNT(*) - COUNT(DISTINCT transaction_id) FROM p"
+                f"SELECT COUNT(*) - COUNT(DISTINCT transaction_id) FROM {quote_identifier(staging)}"
             )
         )
         if duplicates:
             raise IngestError(f"{path}: {duplicates} duplicate transaction ids in the file")
-    return FileCheck(int(stats["N"]), str(stats["MIN_ID"]), str(stats["MAX_ID"]))
+    return FileCheck(int(stats["n"]), str(stats["min_id"]), str(stats["max_id"]))
 
 
 def overlapping_loads(wh: Warehouse, check: FileCheck) -> list[str]:
@@ -283,12 +287,19 @@ def stage_load(wh: Warehouse, parsed: str) -> str:
     )
 
 
-def gate_load(
-    wh: Warehouse, staging: str, uri: str, run_id: str, parameters: Mapping[str, object]
-) -> None:
-    """The raw gate on one load, before anything is published; raises naming the file."""
+def check_load(
+    wh: Warehouse, staging: str, max_ts: str, parameters: Mapping[str, object]
+) -> quality.SuiteResult:
+    """One pass over a staged load: the raw gate's expectations and the row checks."""
+    return quality.evaluate_suite(
+        wh, RAW_SUITE, staging, dict(parameters), ROW_CHECKS, {"max_ts": max_ts}
+    )
+
+
+def gate_load(wh: Warehouse, result: quality.SuiteResult, uri: str, run_id: str) -> None:
+    """The raw gate's verdict on one load, before anything is published; raises naming it."""
     try:
-        quality.validate_dataset(wh, RAW_SUITE, staging, run_id, dict(parameters))
+        quality.enforce_result(wh, result, run_id)
     except quality.QualityGateError as exc:
         raise LoadRejectedError(f"{uri}: rejected by the raw gate: {exc.checks}") from None
 
@@ -333,9 +344,9 @@ def ingest_transaction_file(
                 cols = resolve_columns(list(dtypes), mapping, uri, order_lines)
                 parsed = parsed_select(staged, cols, dtypes, date_format, order_lines)
                 staging = stage_load(wh, parsed)
-                rows = f"SELECT * FROM {quote_identifier(staging)}"
                 with timed(report):
-                    check = check_parsed(wh, rows, uri, max_ts, staged, cols)
+                    result = check_load(wh, staging, max_ts, gate_parameters)
+                    check = check_rows(wh, result.extra, staging, uri, max_ts, staged, cols)
         except (IngestError, FileReadError) as exc:  # unreadable or unusable: nothing written
             if staging:
                 wh.drop_table(staging)
@@ -344,7 +355,7 @@ def ingest_transaction_file(
         try:
             try:
                 with timed(report):
-                    gate_load(wh, staging, uri, run_id, gate_parameters)
+                    gate_load(wh, result, uri, run_id)
             except LoadRejectedError as exc:
                 record_rejection(wh, load_id, "transactions", uri, run_id, str(exc))
                 raise
