@@ -13,6 +13,9 @@ from tasks.modeling import matrix, model_features
 from tasks.warehouse import Warehouse
 
 TOP_REASONS = 3
+# Reasons are looked for among the model's most important features on its holdout: each
+# feature tried costs one prediction per at-risk customer, and the rest seldom move a score.
+REASON_FEATURES = 12
 
 
 def typical_customer(wh: Warehouse, model: object, as_of: dt.date) -> pd.Series:
@@ -27,17 +30,27 @@ def typical_customer(wh: Warehouse, model: object, as_of: dt.date) -> pd.Series:
     return row.iloc[0].astype(float).fillna(0.0) if len(row) else pd.Series(0.0, index=names)
 
 
-def contributions(model: object, inputs: pd.DataFrame, reference: pd.Series) -> np.ndarray:
+def reason_candidates(names: list[str], importances: dict[str, float] | None) -> list[str]:
+    """The features tried as reasons: the REASON_FEATURES most important (all if unknown)."""
+    ranked = [n for n in (importances or {}) if n in names]
+    return ranked[:REASON_FEATURES] if ranked else list(names)
+
+
+def contributions(
+    model: object, inputs: pd.DataFrame, reference: pd.Series, candidates: list[str]
+) -> np.ndarray:
     """(customers x features): P(churn) minus P(churn) with that one feature set to typical.
 
-    The served model may be the booster, a baseline or a BTYD model, so the effects come
-    from the model's own predictions rather than from one model family's internals.
+    Only CANDIDATES are tried; the other columns get no effect. The served model may be the
+    booster, a baseline or a BTYD model, so the effects come from the model's own
+    predictions rather than from one model family's internals.
     """
     base = model.predict_proba(inputs)[:, 1]
-    effects = np.empty(inputs.shape, dtype=float)
+    effects = np.zeros(inputs.shape, dtype=float)
     for j, name in enumerate(inputs.columns):
-        typical = inputs.assign(**{name: reference[name]})
-        effects[:, j] = base - model.predict_proba(typical)[:, 1]
+        if name in candidates:
+            typical = inputs.assign(**{name: reference[name]})
+            effects[:, j] = base - model.predict_proba(typical)[:, 1]
     return effects
 
 
@@ -58,13 +71,19 @@ def reason_json(names: list[str], values: np.ndarray, effects: np.ndarray, top: 
 
 
 def risk_reasons(
-    model: object, frame: pd.DataFrame, typical: pd.Series, top: int = TOP_REASONS
+    model: object,
+    frame: pd.DataFrame,
+    typical: pd.Series,
+    top: int = TOP_REASONS,
+    importances: dict[str, float] | None = None,
 ) -> list[str]:
     """Each customer's top reasons (feature, value, effect on P(churn), direction) as JSON.
 
-    An effect is measured against TYPICAL, the portfolio's median customer.
+    An effect is measured against TYPICAL, the portfolio's median customer; the features
+    tried are the model's most important by IMPORTANCES (all when not given).
     """
     inputs = matrix(frame, model_features(model))
-    effects = contributions(model, inputs, typical)
+    candidates = reason_candidates(list(inputs.columns), importances)
+    effects = contributions(model, inputs, typical, candidates)
     names, values = list(inputs.columns), inputs.to_numpy(dtype=float)
     return [reason_json(names, values[i], effects[i], top) for i in range(len(inputs))]

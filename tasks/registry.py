@@ -233,6 +233,24 @@ def load_champion(name: str) -> tuple[Any, str]:
     return model, str(current.version)
 
 
+def champion_importances(name: str) -> dict[str, float]:
+    """The champion's feature importances on its holdout, as logged with its training run.
+
+    Empty when none were logged (reason codes then try every feature).
+    """
+    import mlflow
+    from mlflow import MlflowClient
+
+    current = champion(MlflowClient(), name)
+    if current is None or not current.run_id:
+        return {}
+    try:
+        found = mlflow.artifacts.load_dict(f"runs:/{current.run_id}/feature_importances.json")
+    except Exception:  # noqa: BLE001 - a missing or unreadable artifact means "unknown"
+        return {}
+    return {str(k): float(v) for k, v in found.items()}
+
+
 def champion_training_params(name: str) -> dict[str, str]:
     """The parameters logged with the run that trained the current champion."""
     from mlflow import MlflowClient

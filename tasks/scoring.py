@@ -39,16 +39,17 @@ def at_risk_reasons(
     typical: pd.Series,
     risk: np.ndarray,
     policy: ScoringPolicy | None = None,
+    importances: dict[str, float] | None = None,
 ) -> list[str | None]:
     """Reasons for the Medium and High bands, the customers retention acts on.
 
-    Each reason costs one prediction per feature, so the Low band (most customers) is
+    Each reason costs one prediction per feature tried, so the Low band (most customers) is
     skipped to keep scoring fast; their RISK_REASONS stay empty.
     """
     at_risk = np.flatnonzero(risk_band(risk, policy) != "Low")
     out: list[str | None] = [None] * len(features)
     if len(at_risk):
-        found = risk_reasons(churn, features.iloc[at_risk], typical)
+        found = risk_reasons(churn, features.iloc[at_risk], typical, importances=importances)
         for i, reasons in zip(at_risk, found, strict=True):
             out[i] = reasons
     return out
@@ -63,11 +64,12 @@ def score_frame(
     scored_at: pd.Timestamp,
     policy: ScoringPolicy | None = None,
     typical: pd.Series | None = None,
+    importances: dict[str, float] | None = None,
 ) -> pd.DataFrame:
     """Score one batch of feature rows; each model reads its own feature list.
 
     Reason codes are measured against TYPICAL (the portfolio's median customer; by default
-    the batch's own medians).
+    the batch's own medians), among the churn model's most important features (IMPORTANCES).
     """
     if typical is None:
         typical = matrix(features, model_features(churn)).median().fillna(0.0)
@@ -86,7 +88,7 @@ def score_frame(
             "VALUE_TIER": value_tier(predicted, policy),
             "CHURN_MODEL_VERSION": versions[0],
             "CLV_MODEL_VERSION": versions[1],
-            "RISK_REASONS": at_risk_reasons(churn, features, typical, risk, policy),
+            "RISK_REASONS": at_risk_reasons(churn, features, typical, risk, policy, importances),
             "SCORED_AT": scored_at,
             "FLOW_RUN_ID": run_id,
         }
@@ -101,6 +103,7 @@ def score_to_staging(
     run_id: str,
     policy: ScoringPolicy | None = None,
     batch_rows: int = 200_000,
+    importances: dict[str, float] | None = None,
 ) -> tuple[str, int]:
     """Score every customer with features at AS_OF, batch by batch, into a staging table."""
     staging = wh.staging_name(SCORES_TABLE)
@@ -111,7 +114,9 @@ def score_to_staging(
         "SELECT * FROM features.customer_features WHERE as_of_date = :d", {"d": as_of}, batch_rows
     )
     for batch in batches:
-        frame = score_frame(batch, *models, versions, run_id, scored_at, policy, typical)
+        frame = score_frame(
+            batch, *models, versions, run_id, scored_at, policy, typical, importances
+        )
         wh.load_staging(frame, staging)
         rows += len(frame)
         progress.advance("score (customers)", rows)
@@ -141,7 +146,10 @@ def stage_scores(
     registry.configure_mlflow(settings)
     churn, churn_v = registry.load_champion(registry.CHURN_MODEL)
     clv, clv_v = registry.load_champion(registry.CLV_MODEL)
-    return score_to_staging(wh, as_of, (churn, clv), (churn_v, clv_v), run_id, policy)
+    importances = registry.champion_importances(registry.CHURN_MODEL)
+    return score_to_staging(
+        wh, as_of, (churn, clv), (churn_v, clv_v), run_id, policy, importances=importances
+    )
 
 
 def merge_scores(wh: Warehouse, staging: str) -> None:

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from tasks import reasons as reasons_module
 from tasks.modeling import ModelConfig, build_churn_booster
 from tasks.reasons import risk_reasons
 
@@ -54,3 +55,18 @@ def test_reasons_are_ranked_by_strength_with_their_direction():
     assert all(r["direction"] == "lowers" for r in reasons[:2])
     strengths = [abs(r["effect"]) for r in reasons]
     assert strengths == sorted(strengths, reverse=True) and len(reasons) <= 3
+
+
+def test_reasons_are_looked_for_among_the_most_important_features_only(monkeypatch):
+    train = portfolio()
+    features = ["RECENCY_DAYS", "TXN_COUNT_90", "SPEND_90", "TENURE_DAYS"]
+    model = build_churn_booster(ModelConfig()).fit(train[features], train["CHURNED"])
+    typical = train[features].median()
+    lapsed = typical.to_frame().T.assign(RECENCY_DAYS=180.0, TXN_COUNT_90=0.0)
+    ranked = {"TXN_COUNT_90": 0.2, "SPEND_90": 0.01, "RECENCY_DAYS": 0.0}
+    with_all = json.loads(risk_reasons(model, lapsed, typical)[0])
+    assert "RECENCY_DAYS" in {r["feature"] for r in with_all}
+    monkeypatch.setattr(reasons_module, "REASON_FEATURES", 2)  # the count and the spend
+    [found] = [json.loads(r) for r in risk_reasons(model, lapsed, typical, importances=ranked)]
+    assert found and {r["feature"] for r in found} <= {"TXN_COUNT_90", "SPEND_90"}
+    assert reasons_module.reason_candidates(features, {}) == features  # unknown: try all

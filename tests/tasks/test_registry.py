@@ -49,6 +49,9 @@ def test_first_model_is_champion_worse_is_not_better_is(client: MlflowClient):
     model, version = registry.load_champion(registry.CHURN_MODEL)
     assert version == str(champion.version)
     assert model.predict_proba(holdout[list(good.features)].astype(float)).shape[1] == 2
+    # reason codes read the champion's own importances, not the last run's
+    assert registry.champion_importances(registry.CHURN_MODEL) == pytest.approx(good.importances)
+    assert good.importances != bad.importances
 
 
 def test_margin_and_direction():
