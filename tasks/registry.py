@@ -233,19 +233,19 @@ def load_champion(name: str) -> tuple[Any, str]:
     return model, str(current.version)
 
 
-def champion_importances(name: str) -> dict[str, float]:
-    """The champion's feature importances on its holdout, as logged with its training run.
+def model_importances(name: str, version: str) -> dict[str, float]:
+    """A registered model's feature importances on its holdout, as logged with its run.
 
     Empty when none were logged (reason codes then try every feature).
     """
     import mlflow
     from mlflow import MlflowClient
 
-    current = champion(MlflowClient(), name)
-    if current is None or not current.run_id:
+    run_id = MlflowClient().get_model_version(name, version).run_id
+    if not run_id:
         return {}
     try:
-        found = mlflow.artifacts.load_dict(f"runs:/{current.run_id}/feature_importances.json")
+        found = mlflow.artifacts.load_dict(f"runs:/{run_id}/feature_importances.json")
     except Exception:  # noqa: BLE001 - a missing or unreadable artifact means "unknown"
         return {}
     return {str(k): float(v) for k, v in found.items()}

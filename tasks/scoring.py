@@ -146,7 +146,8 @@ def stage_scores(
     registry.configure_mlflow(settings)
     churn, churn_v = registry.load_champion(registry.CHURN_MODEL)
     clv, clv_v = registry.load_champion(registry.CLV_MODEL)
-    importances = registry.champion_importances(registry.CHURN_MODEL)
+    # the loaded version's own importances, even if a retrain promoted another meanwhile
+    importances = registry.model_importances(registry.CHURN_MODEL, churn_v)
     return score_to_staging(
         wh, as_of, (churn, clv), (churn_v, clv_v), run_id, policy, importances=importances
     )

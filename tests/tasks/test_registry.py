@@ -50,7 +50,8 @@ def test_first_model_is_champion_worse_is_not_better_is(client: MlflowClient):
     assert version == str(champion.version)
     assert model.predict_proba(holdout[list(good.features)].astype(float)).shape[1] == 2
     # reason codes read the champion's own importances, not the last run's
-    assert registry.champion_importances(registry.CHURN_MODEL) == pytest.approx(good.importances)
+    importances = registry.model_importances(registry.CHURN_MODEL, version)
+    assert importances == pytest.approx(good.importances)
     assert good.importances != bad.importances
 
 
