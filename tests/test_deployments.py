@@ -254,6 +254,8 @@ def test_committed_base_job_templates_are_prefect_templates(kind):
 
 def test_dockerfile_installs_the_lock_and_runs_unprivileged():
     text = (ROOT / "deployments" / "Dockerfile").read_text()
-    assert "uv pip sync --system --no-cache requirements.lock" in text
+    assert "uv pip sync --system --no-cache --compile-bytecode requirements.lock" in text
+    # The unprivileged user cannot write __pycache__: compile at build, not every start.
+    assert "--compile-bytecode --no-deps ." in text
     assert re.search(r"^FROM python:3\.11\.\d+-slim", text, re.M)
     assert re.search(r"^USER (?!root)", text, re.M)
