@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -338,6 +339,26 @@ def predict_clv(model: object, frame: pd.DataFrame) -> np.ndarray:
     return np.clip(model.predict(matrix(frame, model_features(model))), 0, None)
 
 
+def holdout_predictions(
+    models: dict[str, object],
+    predict: Callable[[object, pd.DataFrame], np.ndarray],
+    frame: pd.DataFrame,
+) -> dict[str, np.ndarray]:
+    """Each candidate's predictions on FRAME; a blend averages its parts' (each predicted once).
+
+    The same mean a Blend computes: a blend's parts are candidates already predicted.
+    """
+    found: dict[str, np.ndarray] = {}
+    by_model = {id(model): name for name, model in models.items()}
+    for name, model in models.items():
+        parts = (model.first, model.second) if isinstance(model, Blend) else ()
+        if parts and all(id(part) in by_model for part in parts):
+            found[name] = (found[by_model[id(parts[0])]] + found[by_model[id(parts[1])]]) / 2
+        else:
+            found[name] = predict(model, frame)
+    return found
+
+
 def pick_served(scores: dict[str, float], higher_is_better: bool) -> str:
     """The best candidate; ties go to the earlier one (the booster is listed first)."""
     sign = 1 if higher_is_better else -1
@@ -359,12 +380,12 @@ def fit_models(training_set: pd.DataFrame, config: ModelConfig, horizon_days: in
     clv_models = clv_candidates(config, train, holdout, features, horizon_days)
     metrics: dict[str, float] = {"holdout_churn_rate": float(y_hold.mean())}
     churn_scores, clv_scores = {}, {}
-    for name, model in churn_models.items():
-        found = churn_metrics(y_hold, predict_churn(model, holdout))
+    for name, p in holdout_predictions(churn_models, predict_churn, holdout).items():
+        found = churn_metrics(y_hold, p)
         metrics |= {f"churn_{name}_{k}": v for k, v in found.items()}
         churn_scores[name] = found["roc_auc"]
-    for name, model in clv_models.items():
-        found = clv_metrics(actual, predict_clv(model, holdout))
+    for name, p in holdout_predictions(clv_models, predict_clv, holdout).items():
+        found = clv_metrics(actual, p)
         metrics |= {f"clv_{name}_{k}": v for k, v in found.items()}
         clv_scores[name] = found["rmse"]
     served = {
