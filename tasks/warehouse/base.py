@@ -102,6 +102,9 @@ class Warehouse(ABC):
 
     dialect: str
     in_transaction: bool = False
+    # Whether ingest inserts a file straight into RAW inside a transaction and gates the
+    # inserted rows there (no staging copy), keeping the staged path for flagged loads.
+    gates_in_place: bool = False
 
     # engine-specific primitives -------------------------------------------------------
     @abstractmethod

@@ -22,6 +22,7 @@ from tasks.warehouse.base import (
     first_line,
     sniff_delimiter,
 )
+from tasks.warehouse.sqlfiles import render_sql
 
 
 class WarehouseBusyError(RuntimeError):
@@ -44,6 +45,7 @@ class DuckDBWarehouse(Warehouse):
     """Runs the Snowflake-dialect SQL transpiled to DuckDB."""
 
     dialect = "duckdb"
+    gates_in_place = True  # a rolled-back or killed append leaves nothing behind
 
     def __init__(
         self,
@@ -161,6 +163,18 @@ class DuckDBWarehouse(Warehouse):
             raise FileReadError(f"{path}: cannot read as {kind}: {first_line(exc)}") from None
         finally:
             self.con.execute(f"DROP VIEW IF EXISTS {view}")
+
+    @contextmanager
+    def temporary_view(self, select: str) -> Iterator[str]:
+        """A Snowflake-dialect SELECT (no binds) as a session-only view, dropped on exit."""
+        view = f"TEMP.LIFELINE_VIEW_{uuid.uuid4().hex[:12].upper()}"
+        text, _ = render_sql(select, self.dialect)
+        self.con.execute(f"CREATE TEMP VIEW {quote_identifier(view)} AS {text}")
+        try:
+            yield view
+        finally:
+            if self.con is not None:
+                self.con.execute(f"DROP VIEW IF EXISTS {quote_identifier(view)}")
 
     def begin(self) -> None:
         self.con.begin()

@@ -258,6 +258,34 @@ def test_id_ranges_limit_the_duplicate_search_but_never_miss_an_overlap(wh, tmp_
     assert wh.scalar("SELECT COUNT(DISTINCT transaction_id) FROM raw.transactions") == 8
 
 
+def test_a_clean_file_is_gated_in_raw_itself_and_a_flagged_one_through_staging(
+    wh, tmp_path, monkeypatch
+):
+    from tasks.ingest import loading
+
+    staged: list[str] = []
+    stage_load = loading.stage_load
+    monkeypatch.setattr(loading, "stage_load", lambda w, p: staged.append(p) or stage_load(w, p))
+    ids = {**MAP, "transaction_id": "id"}
+    rows = "".join(f"T{n},A{n % 3},1997010{n},{n}.25\n" for n in range(1, 8))
+    assert load(wh, write(tmp_path, "clean.csv", "id,cust,date,value\n" + rows), ids) == (7, 0)
+    assert staged == []  # inserted, checked and gated inside one transaction
+    gate = wh.fetch_frame("SELECT suite_name, success FROM ops.quality_results")
+    assert gate.values.tolist() == [["raw_transactions", True]]
+    assert wh.row_count("RAW.CUSTOMERS") == 3
+    manifest = wh.fetch_frame(
+        "SELECT row_count, min_transaction_id, max_transaction_id, status FROM raw.load_manifest"
+    )
+    assert manifest.values.tolist() == [[7, "T1", "T7", "loaded"]]
+    # An overlap with that load rolls the in-place attempt back: only the new id stays.
+    again = "id,cust,date,value\nT7,A1,19970107,7.25\nT8,A2,19970108,8.25\n"
+    assert load(wh, write(tmp_path, "again.csv", again), ids) == (1, 1)
+    assert len(staged) == 1
+    assert wh.row_count("RAW.TRANSACTIONS") == 8
+    views = wh.fetch_frame("SELECT view_name FROM duckdb_views() WHERE NOT internal")
+    assert views.empty  # the load's view is gone
+
+
 @pytest.fixture
 def landing_stage(s3, monkeypatch):
     """The Snowflake adapter on fakesnow with RAW.LANDING over s3://landing/drop/.
