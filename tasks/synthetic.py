@@ -7,6 +7,9 @@ column, so a model on honest features cannot be perfect.
 from __future__ import annotations
 
 import datetime as dt
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -94,6 +97,10 @@ EMPLOYMENT = np.array(["Employed", "Self-Employed", "Retired", "Student", "Unemp
 REFUND_RATE = 0.008
 TICKET_SIGMA = 0.6
 DEFAULT_END = dt.date(2025, 12, 31)
+CHUNK_ROWS = 2_000_000  # transactions per part file (about)
+# Part p's transaction ids start at p * ID_STRIDE: known before any part is drawn, so the
+# parts are drawn in parallel and the ids stay the same whatever the number of workers.
+ID_STRIDE = 10**8
 
 
 @dataclass(frozen=True)
@@ -115,8 +122,13 @@ def generate_portfolio(
     seed: int = 7,
     months: int = 18,
     end: dt.date = DEFAULT_END,
+    workers: int | None = None,
 ) -> GenerateResult:
-    """Write customers.parquet and transactions/part-*.parquet under OUT_DIR, chunk by chunk."""
+    """Write customers.parquet and transactions/part-*.parquet under OUT_DIR, chunk by chunk.
+
+    WORKERS processes draw the parts (default: one per CPU once there are two parts' worth
+    of transactions); the files are the same whatever the number.
+    """
     if customers < 1 or transactions < 1 or months < 2:
         raise ValueError("customers and transactions must be >= 1 and months >= 2")
     out_dir = Path(out_dir)
@@ -129,18 +141,64 @@ def generate_portfolio(
     pq.write_table(customer_table(cust), customer_file)
 
     per_customer = transactions / customers
-    chunk = max(1, int(2_000_000 // max(per_customer, 1.0)))
-    files, written, first_id = [], 0, 0
-    for part, lo in enumerate(range(0, customers, chunk)):
-        table = transaction_chunk(
-            cust, lo, min(lo + chunk, customers), start, n_days, seed, part, first_id
+    chunk = max(1, int(CHUNK_ROWS // max(per_customer, 1.0)))
+    parts = [
+        Part(
+            out_dir / "transactions" / f"part-{part:05d}.parquet",
+            part,
+            lo,
+            min(lo + chunk, customers),
         )
-        path = out_dir / "transactions" / f"part-{part:05d}.parquet"
-        pq.write_table(table, path, compression="zstd")
-        files.append(path)
-        written += table.num_rows
-        first_id += table.num_rows
-    return GenerateResult(customers, written, [customer_file], files, start, end)
+        for part, lo in enumerate(range(0, customers, chunk))
+    ]
+    common = (cust, start, n_days, seed)
+    if workers is None:
+        workers = available_cpus() if transactions >= 2 * CHUNK_ROWS else 1
+    workers = min(workers, len(parts))
+    if workers > 1:
+        # Spawned, not forked: the caller may hold DuckDB and Prefect threads.
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(workers, context, set_common, common) as pool:
+            written = sum(pool.map(write_part, parts))
+    else:
+        set_common(*common)
+        written = sum(map(write_part, parts))
+    return GenerateResult(customers, written, [customer_file], [p.path for p in parts], start, end)
+
+
+@dataclass(frozen=True)
+class Part:
+    """One transactions file: the customers lo..hi, its ids from part * ID_STRIDE."""
+
+    path: Path
+    part: int
+    lo: int
+    hi: int
+
+
+COMMON: tuple = ()  # (customers, start, n_days, seed), set once per process
+
+
+def set_common(cust: dict, start: dt.date, n_days: int, seed: int) -> None:
+    """Give this process the portfolio every part is drawn from (a pool's initializer)."""
+    global COMMON
+    COMMON = (cust, start, n_days, seed)
+
+
+def write_part(part: Part) -> int:
+    """Draw and write one part file; returns its rows."""
+    cust, start, n_days, seed = COMMON
+    first_id = part.part * ID_STRIDE
+    table = transaction_chunk(cust, part.lo, part.hi, start, n_days, seed, part.part, first_id)
+    if table.num_rows >= ID_STRIDE:
+        raise ValueError(f"part {part.part} has {table.num_rows:,} rows, over {ID_STRIDE:,}")
+    pq.write_table(table, part.path, compression="zstd")
+    return table.num_rows
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def ensure_portfolio(out_dir: Path, customers: int, transactions: int, seed: int) -> Path:

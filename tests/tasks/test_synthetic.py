@@ -58,3 +58,17 @@ def test_deterministic_and_no_churn_column(tmp_path):
     }
     assert not any("churn" in c for c in columns)
     assert 0.9 * 20_000 <= a.transactions <= 1.1 * 20_000
+
+
+def test_parts_drawn_in_parallel_are_the_files_drawn_one_by_one(tmp_path, monkeypatch):
+    import tasks.synthetic as synthetic
+
+    monkeypatch.setattr(synthetic, "CHUNK_ROWS", 5_000)  # several parts from a small portfolio
+    one = generate_portfolio(tmp_path / "one", customers=200, transactions=20_000, workers=1)
+    two = generate_portfolio(tmp_path / "two", customers=200, transactions=20_000, workers=2)
+    assert len(one.transaction_files) == len(two.transaction_files) >= 4
+    assert one.transactions == two.transactions
+    for a, b in zip(one.transaction_files, two.transaction_files, strict=True):
+        assert pq.read_table(a).equals(pq.read_table(b))
+    ids = duckdb.sql(f"SELECT transaction_id AS id FROM '{tmp_path}/two/transactions/*.parquet'")
+    assert len(set(ids.fetchnumpy()["id"])) == two.transactions  # unique across parts
