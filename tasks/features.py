@@ -345,6 +345,7 @@ def drop_stale_staging(wh: Warehouse) -> list[str]:
     return stale
 
 
+SAMPLE_BUCKETS = 1_000_000
 TRAINING_SET_SQL = (
     "SELECT s.role, f.*, l.churned, l.future_value, l.baseline_value "
     "FROM features.snapshot_dates AS s "
@@ -361,6 +362,24 @@ class TrainingSet:
 
     run_id: str
     horizon_days: int
+    keep_share: float = 1.0  # below 1: training rows of that share of customers, whole
+
+    def train_rows(self, wh: Warehouse) -> int:
+        """Labelled training rows at the run's training cut-offs (before any sampling)."""
+        params = {"r": self.run_id, "h": self.horizon_days, "holdout_only": False}
+        sql = f"SELECT COUNT(*) FROM ({TRAINING_SET_SQL}) AS t WHERE t.role = 'train'"
+        return int(wh.scalar(sql, params))
+
+    def query(self, holdout_only: bool) -> tuple[str, dict]:
+        """The training set's SELECT and binds; a hash of the customer id picks the sample."""
+        params = {"r": self.run_id, "h": self.horizon_days, "holdout_only": holdout_only}
+        if self.keep_share >= 1:
+            return TRAINING_SET_SQL, params
+        # Whole customers, so no customer is in training at one cut-off and not the next;
+        # the holdout is never sampled.
+        params["keep"] = int(SAMPLE_BUCKETS * self.keep_share)
+        sample = f"AND (s.role = 'holdout' OR ABS(HASH(f.customer_id)) % {SAMPLE_BUCKETS} < :keep) "
+        return TRAINING_SET_SQL + sample, params
 
     def feature_names(self, wh: Warehouse) -> tuple[str, ...]:
         """The registered features of this run's training rows (common to all their versions)."""
@@ -388,18 +407,14 @@ class TrainingSet:
 
     def fetch(self, wh: Warehouse, holdout_only: bool = False) -> pd.DataFrame:
         """Features at T joined to labels after T, for the train and holdout cut-offs."""
-        return wh.fetch_frame(
-            TRAINING_SET_SQL + "ORDER BY f.as_of_date, f.customer_id",
-            {"r": self.run_id, "h": self.horizon_days, "holdout_only": holdout_only},
-        )
+        sql, params = self.query(holdout_only)
+        return wh.fetch_frame(sql + "ORDER BY f.as_of_date, f.customer_id", params)
 
     def stage(self, wh: Warehouse) -> str:
         """The training set as a staging table, for trainers that read inside the warehouse."""
         digest = hashlib.sha256(self.run_id.encode()).hexdigest()[:12].upper()
         table = f"ML.STG_TRAINING_{digest}"
         wh.drop_table(table)
-        wh.execute(
-            f"CREATE TABLE {quote_identifier(table, 2)} AS {TRAINING_SET_SQL}",
-            {"r": self.run_id, "h": self.horizon_days, "holdout_only": False},
-        )
+        sql, params = self.query(holdout_only=False)
+        wh.execute(f"CREATE TABLE {quote_identifier(table, 2)} AS {sql}", params)
         return table

@@ -38,6 +38,9 @@ class ModelConfig(BaseModel):
     l2_regularization: float = Field(1.0, ge=0)
     calibration_folds: int = Field(3, ge=2, le=10)
     time_calibration_min_rows: int = Field(150_000, ge=0)
+    # Training rows above this are a sample of whole customers: bounds training time and
+    # memory at millions of customers (tier L's 471 K rows are all used).
+    max_train_rows: int = Field(1_000_000, ge=1_000)
     random_state: int = 42
     features: tuple[str, ...] = FEATURE_NAMES
 

@@ -318,9 +318,16 @@ def serving_reason(result: TrainResult, task: str) -> str:
 
 def model_card(params: dict, result: TrainResult, decisions: list[dict]) -> str:
     """Markdown model card: every candidate on the holdout, the served ones, the registry."""
+    rows = result.rows
+    sampled = (
+        f" (whole customers sampled from {rows['train_available']:,}: training is capped at "
+        f"about {rows['train_cap']:,} rows)"
+        if "train_available" in rows
+        else ""
+    )
     lines = [
         f"### Lifeline models as of {params.get('as_of')} (trainer {params.get('trainer')})",
-        f"Rows: {result.rows.get('train', 0):,} training, {result.rows.get('holdout', 0):,} "
+        f"Rows: {rows.get('train', 0):,} training{sampled}, {rows.get('holdout', 0):,} "
         f"holdout; features used: {len(result.features)}",
         "",
         f"- churn: {serving_reason(result, 'churn')}",

@@ -22,7 +22,12 @@ def train_models(
 ) -> tuple[TrainResult, pd.DataFrame]:
     """Fit on the run's training cut-offs before AS_OF; return the result and the holdout rows."""
     record_snapshots(wh, run_id, plan_snapshots(as_of, horizon_days, train_snapshots))
-    training_set = TrainingSet(run_id, horizon_days)
-    config = ModelConfig(features=training_set.feature_names(wh))
+    everyone = TrainingSet(run_id, horizon_days)
+    config = ModelConfig(features=everyone.feature_names(wh))
+    available = everyone.train_rows(wh)
+    share = min(1.0, config.max_train_rows / available) if available else 1.0
+    training_set = TrainingSet(run_id, horizon_days, share)
     result = get_trainer(trainer).fit(wh, training_set, config)
+    if share < 1:
+        result.rows |= {"train_available": available, "train_cap": config.max_train_rows}
     return result, training_set.fetch(wh, holdout_only=True)

@@ -242,3 +242,51 @@ def test_purchase_day_gaps_from_period_bit_masks_equal_a_day_by_day_count(wh, ho
         summary = rfm.set_index("CUSTOMER_ID").loc[customer]
         assert summary["FREQUENCY"] == len(days) - 1
         assert summary["MONETARY_VALUE"] == pytest.approx(spend.iloc[1:].mean())
+
+
+def test_a_sampled_training_set_keeps_whole_customers_and_the_whole_holdout(wh, portfolio):
+    customers, files = split_portfolio(str(portfolio))
+    for f in files:
+        ingest_transaction_file(wh, f, {}, "r")
+    build(wh, dt.date(2025, 12, 1), snapshots=features.plan_snapshots(dt.date(2025, 12, 1), 90, 4))
+    everyone = features.TrainingSet("r", 90)
+    full = everyone.fetch(wh)
+    assert everyone.train_rows(wh) == int(full["ROLE"].eq("train").sum()) > 1000
+    sampled = features.TrainingSet("r", 90, keep_share=0.25)
+    part = sampled.fetch(wh)
+    train = part[part["ROLE"] == "train"]
+    assert 0.15 < len(train) / full["ROLE"].eq("train").sum() < 0.35
+    # whole customers: each sampled customer keeps every training cut-off it had
+    per_customer = full[full["ROLE"] == "train"].groupby("CUSTOMER_ID").size()
+    kept = train.groupby("CUSTOMER_ID").size()
+    assert kept.equals(per_customer.loc[kept.index])
+    pd.testing.assert_frame_equal(
+        part[part["ROLE"] == "holdout"].reset_index(drop=True),
+        full[full["ROLE"] == "holdout"].reset_index(drop=True),
+    )
+    staged = wh.fetch_frame(f"SELECT COUNT(*) AS n FROM {sampled.stage(wh)}")["N"].iloc[0]
+    assert staged == len(part)  # the in-warehouse trainers get the same sample
+
+
+def test_training_above_the_row_cap_fits_a_sample_and_the_model_card_says_so(
+    wh, portfolio, monkeypatch
+):
+    from tasks import registry, training
+    from tasks.modeling import ModelConfig
+
+    class Capped(ModelConfig):
+        max_train_rows: int = 1_500
+        max_iter: int = 30
+
+    monkeypatch.setattr(training, "ModelConfig", Capped)
+    for f in split_portfolio(str(portfolio))[1]:
+        ingest_transaction_file(wh, f, {}, "r")
+    as_of = dt.date(2025, 12, 1)
+    build(wh, as_of, snapshots=features.plan_snapshots(as_of, 90, 4))
+    wh.execute("DELETE FROM features.snapshot_dates")  # train_models plans its own
+    result, holdout = training.train_models(wh, "t", as_of, 90, 4, "local")
+    available = result.rows["train_available"]
+    assert available > 2 * 1_500 and 1_000 < result.rows["train"] < 2_000
+    assert len(holdout) == result.rows["holdout"]
+    card = registry.model_card({"as_of": as_of}, result, [])
+    assert f"sampled from {available:,}" in card and "capped at about 1,500 rows" in card
