@@ -110,13 +110,19 @@ def record_snapshots(wh: Warehouse, run_id: str, snapshots: list[Snapshot]) -> N
     wh.write_frame(frame, "FEATURES.SNAPSHOT_DATES", "append")
 
 
+def run_snapshot_dates(wh: Warehouse, run_id: str) -> list[dt.date]:
+    """The run's cut-offs, oldest first."""
+    dates = wh.fetch_frame(
+        "SELECT as_of_date FROM features.snapshot_dates WHERE flow_run_id = :r ORDER BY as_of_date",
+        {"r": run_id},
+    )["AS_OF_DATE"]
+    return list(pd.to_datetime(dates).dt.date)
+
+
 def check_grid(wh: Warehouse, run_id: str, as_of: dt.date, horizon_days: int) -> None:
     """Every snapshot of the run must sit on the period grid anchored at AS_OF."""
     grid = grid_days(horizon_days)
-    dates = wh.fetch_frame(
-        "SELECT as_of_date FROM features.snapshot_dates WHERE flow_run_id = :r", {"r": run_id}
-    )["AS_OF_DATE"]
-    off = [d for d in pd.to_datetime(dates).dt.date if (as_of - d).days % grid or d > as_of]
+    off = [d for d in run_snapshot_dates(wh, run_id) if (as_of - d).days % grid or d > as_of]
     if off:
         raise ValueError(f"snapshots {off} are not on the {grid}-day grid ending at {as_of}")
 
@@ -132,6 +138,24 @@ def stage_btyd(
     staging = wh.staging_name(FEATURES_TABLE)
     wh.load_staging(frame.astype({c: float for c in btyd.BTYD_COLUMNS}), staging)
     return staging, problems
+
+
+def stage_cutoff_features(wh: Warehouse, run_id: str, lookback_days: int) -> str:
+    """Stage the period aggregates of every cut-off of the run, one cut-off per statement.
+
+    All cut-offs at once join every customer's periods to each of them in one statement:
+    at 1 M customers ~200 M rows, which spilled past 60 GB of disk. One at a time holds a
+    twelfth of that, and is faster at 50 K customers too (3.3 s -> 2.8 s for 12).
+    """
+    sql = load_sql("features/20_select_customer_features")
+    first, *rest = run_snapshot_dates(wh, run_id) or [None]
+    params = {"run_id": run_id, "lookback_days": lookback_days}
+    rows = wh.stage_select(FEATURES_TABLE, sql, params | {"as_of_date": first})
+    for as_of_date in rest:
+        wh.execute(
+            f"INSERT INTO {quote_identifier(rows)} {sql}", params | {"as_of_date": as_of_date}
+        )
+    return rows
 
 
 def stage_feature_rows(
@@ -152,11 +176,7 @@ def stage_feature_rows(
         "features/10_build_customer_periods",
         {"as_of": as_of, "grid_days": grid_days(horizon_days)},
     )
-    rows = wh.stage_select(
-        FEATURES_TABLE,
-        load_sql("features/20_select_customer_features"),
-        {"run_id": run_id, "lookback_days": lookback_days},
-    )
+    rows = stage_cutoff_features(wh, run_id, lookback_days)
     problems: list[str] = []
     btyd_table = None
     try:

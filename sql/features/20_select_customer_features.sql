@@ -1,4 +1,4 @@
--- Purpose: point-in-time features for every snapshot of a run.
+-- Purpose: point-in-time features at one snapshot of a run (the caller runs each in turn).
 -- Grain: one row per (CUSTOMER_ID, AS_OF_DATE) for every customer with an approved purchase
 --   before AS_OF_DATE (within :lookback_days of it, unless that is 0): lapsed customers are
 --   scored too, so the population is the whole customer base, not only the recently active.
@@ -6,11 +6,12 @@
 --   transactions with TXN_TS < T. Windows are whole periods: "30" = the 30 days before T.
 -- Inputs: FEATURES.SNAPSHOT_DATES, FEATURES.CUSTOMER_PERIODS, RAW.CUSTOMERS.
 -- Outputs: rows for FEATURES.CUSTOMER_FEATURES (the caller stages and publishes them).
--- Binds: :run_id (VARCHAR), :lookback_days (INTEGER, 0 = no limit).
+-- Binds: :run_id (VARCHAR), :as_of_date (DATE, one of the run's snapshots),
+--   :lookback_days (INTEGER, 0 = no limit).
 WITH snapshots AS (
     SELECT as_of_date
     FROM features.snapshot_dates
-    WHERE flow_run_id = :run_id
+    WHERE flow_run_id = :run_id AND as_of_date = :as_of_date
 ),
 
 periods AS (
