@@ -180,6 +180,14 @@ def overlapping_loads(wh: Warehouse, check: FileCheck) -> list[str]:
     )["LOAD_ID"].tolist()
 
 
+INSERT_TRANSACTIONS = (
+    "INSERT INTO raw.transactions (transaction_id, customer_id, txn_ts, amount, category, "
+    "channel, status, load_id, flow_run_id) SELECT p.transaction_id, p.customer_id, p.txn_ts, "
+    "CAST(p.amount AS NUMBER(18, 2)), p.category, p.channel, p.status, :load_id, :run_id "
+    "FROM {source}"
+)
+
+
 def publish_transactions(
     wh: Warehouse,
     staged: str,
@@ -219,14 +227,6 @@ def publish_transactions(
         record_load(wh, staged, params)
     failpoint("ingest.after_publish")
     return wh.row_count("RAW.TRANSACTIONS") - before
-
-
-INSERT_TRANSACTIONS = (
-    "INSERT INTO raw.transactions (transaction_id, customer_id, txn_ts, amount, category, "
-    "channel, status, load_id, flow_run_id) SELECT p.transaction_id, p.customer_id, p.txn_ts, "
-    "CAST(p.amount AS NUMBER(18, 2)), p.category, p.channel, p.status, :load_id, :run_id "
-    "FROM {source}"
-)
 
 
 def record_load(wh: Warehouse, rows: str, params: Mapping[str, object]) -> None:
@@ -270,8 +270,7 @@ def publish_in_place(
     problem, records a rejection, or skips the ids already present.
     """
     max_ts, gate_parameters = gate
-    params: dict[str, object] = {"load_id": load_id, "run_id": run_id, "uri": uri}
-    params["version"] = version
+    params = {"load_id": load_id, "run_id": run_id, "uri": uri, "version": version}
     # RAW has no file row numbers: a flagged load is re-run through staging to name the row.
     rows = f"SELECT *, 1 AS source_row FROM raw.transactions WHERE load_id = '{load_id}'"
     with wh.temporary_view(rows) as view:
@@ -286,11 +285,11 @@ def publish_in_place(
                     raise NeedsStaging from None
                 with timed(report):
                     result = check_load(wh, view, max_ts, gate_parameters)
-                    stats = result.extra
-                    if result.failed or row_flagged(stats):
-                        raise NeedsStaging
-                    check = FileCheck(int(stats["n"]), str(stats["min_id"]), str(stats["max_id"]))
-                    if overlapping_loads(wh, check):
+                    try:
+                        check = check_rows(wh, result.extra, view, uri, max_ts)
+                    except IngestError:  # the staged path names the file's row
+                        raise NeedsStaging from None
+                    if result.failed or overlapping_loads(wh, check):
                         raise NeedsStaging
                 params |= {"rows": check.rows, "lo": check.min_id, "hi": check.max_id}
                 record_load(wh, view, params)
@@ -299,16 +298,6 @@ def publish_in_place(
     quality.enforce_result(wh, result, run_id)  # a passed gate: records it (writes are DDL)
     failpoint("ingest.after_publish")
     return check.rows
-
-
-def row_flagged(stats: Mapping[str, object]) -> bool:
-    """Whether the ROW_CHECKS found anything: no rows, an unusable row, a repeated id."""
-    firsts = ("bad_customer", "bad_ts", "bad_amount", "future_ts")
-    return (
-        int(stats["n"]) == 0
-        or int(stats["dup_ids"]) > 0
-        or any(not pd.isna(stats[key]) for key in firsts)
-    )
 
 
 def listed_content_id(version: str) -> str:
