@@ -9,11 +9,10 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, Field
 from scipy.stats import spearmanr
-from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.frozen import FrozenEstimator
-from sklearn.impute import SimpleImputer
 from sklearn.inspection import permutation_importance
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import (
@@ -218,11 +217,37 @@ def fit_churn_model(
     return Pipeline([("model", calibrated)])
 
 
+class MedianImputer(TransformerMixin, BaseEstimator):
+    """Missing values set to the column's training median (0 for a column with none).
+
+    SimpleImputer's median sorts a masked array: 3.5 s on tier L's 471 K rows, against
+    0.4 s for np.nanmedian, with the same medians.
+    """
+
+    def fit(self, x: pd.DataFrame | np.ndarray, y: np.ndarray | None = None) -> MedianImputer:
+        """Record each column's median, ignoring missing values."""
+        values = np.asarray(x, dtype=float)
+        if hasattr(x, "columns"):
+            self.feature_names_in_ = np.asarray(x.columns, dtype=object)
+        self.n_features_in_ = values.shape[1]
+        present = ~np.isnan(values).all(axis=0)
+        self.statistics_ = np.zeros(values.shape[1])
+        self.statistics_[present] = np.nanmedian(values[:, present], axis=0)
+        return self
+
+    def transform(self, x: pd.DataFrame | np.ndarray) -> np.ndarray:
+        """A float copy of X with each missing value set to its column's median."""
+        values = np.array(x, dtype=float)
+        missing = np.isnan(values)
+        values[missing] = np.broadcast_to(self.statistics_, values.shape)[missing]
+        return values
+
+
 def build_churn_baseline(config: ModelConfig) -> Pipeline:
     """Logistic regression on imputed, scaled features: the bar the booster must clear."""
     return Pipeline(
         [
-            ("impute", SimpleImputer(strategy="median")),
+            ("impute", MedianImputer()),
             ("scale", StandardScaler()),
             ("model", LogisticRegression(max_iter=2000, random_state=config.random_state)),
         ]

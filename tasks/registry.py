@@ -37,7 +37,7 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn._loss.link.LogitLink",
     "sklearn._loss.link.Interval",
     "sklearn.isotonic.IsotonicRegression",
-    "numpy.dtype",  # SimpleImputer keeps its fit dtype (logistic baseline, when it serves)
+    "tasks.modeling.MedianImputer",
     "tasks.modeling.ColumnClassifier",
     "tasks.modeling.ColumnRegressor",
     "tasks.modeling.BlendClassifier",

@@ -92,3 +92,26 @@ def test_blends_are_candidates_not_baselines_and_average_their_parts(tmp_path):
     skops.io.dump(blend, path)
     loaded = skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES)  # what MLflow loads with
     np.testing.assert_allclose(predict_clv(loaded, holdout), expected)
+
+
+def test_the_logistic_baseline_imputes_medians_like_sklearn_and_loads_from_skops(tmp_path):
+    import skops.io
+    from sklearn.impute import SimpleImputer
+
+    from tasks.modeling import MedianImputer, build_churn_baseline, matrix
+    from tasks.registry import SKOPS_TRUSTED_TYPES
+
+    data = training_set()
+    x = matrix(data, FEATURE_NAMES)
+    x = x.mask(np.random.default_rng(1).random(x.shape) < 0.3)
+    x["AGE"] = np.nan  # a feature the warehouse never filled
+    ours = MedianImputer().fit(x)
+    theirs = SimpleImputer(strategy="median", keep_empty_features=True).fit(x)
+    np.testing.assert_allclose(ours.statistics_, theirs.statistics_)
+    np.testing.assert_allclose(ours.transform(x), theirs.transform(x))
+    assert ours.statistics_[list(x.columns).index("AGE")] == 0.0
+    model = build_churn_baseline(ModelConfig()).fit(x, data["CHURNED"].to_numpy(int))
+    path = tmp_path / "logistic.skops"
+    skops.io.dump(model, path)
+    loaded = skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES)  # what MLflow loads with
+    np.testing.assert_allclose(loaded.predict_proba(x), model.predict_proba(x))
