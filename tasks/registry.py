@@ -38,6 +38,7 @@ SKOPS_TRUSTED_TYPES = [
     "sklearn._loss.link.Interval",
     "sklearn.isotonic.IsotonicRegression",
     "tasks.modeling.MedianImputer",
+    "numpy.dtype",  # logistic baselines registered before MedianImputer keep a SimpleImputer
     "tasks.modeling.ColumnClassifier",
     "tasks.modeling.ColumnRegressor",
     "tasks.modeling.BlendClassifier",

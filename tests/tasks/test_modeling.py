@@ -115,3 +115,13 @@ def test_the_logistic_baseline_imputes_medians_like_sklearn_and_loads_from_skops
     skops.io.dump(model, path)
     loaded = skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES)  # what MLflow loads with
     np.testing.assert_allclose(loaded.predict_proba(x), model.predict_proba(x))
+    # a logistic baseline registered before MedianImputer still loads
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+
+    old = Pipeline([("impute", theirs), ("model", LogisticRegression())])
+    old.fit(x, data["CHURNED"].to_numpy(int))
+    skops.io.dump(old, path)
+    np.testing.assert_allclose(
+        skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES).predict_proba(x), old.predict_proba(x)
+    )
