@@ -385,10 +385,9 @@ class TrainingSet:
     keep_share: float = 1.0  # below 1: training rows of that share of customers, whole
 
     def train_rows(self, wh: Warehouse) -> int:
-        """Labelled training rows at the run's training cut-offs (before any sampling)."""
-        params = {"r": self.run_id, "h": self.horizon_days, "holdout_only": False}
-        sql = f"SELECT COUNT(*) FROM ({TRAINING_SET_SQL}) AS t WHERE t.role = 'train'"
-        return int(wh.scalar(sql, params))
+        """Labelled training rows at the run's training cut-offs (of the sample, if one)."""
+        sql, params = self.query(holdout_only=False)
+        return int(wh.scalar(f"SELECT COUNT(*) FROM ({sql}) AS t WHERE t.role = 'train'", params))
 
     def query(self, holdout_only: bool) -> tuple[str, dict]:
         """The training set's SELECT and binds; a hash of the customer id picks the sample."""
