@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from tasks.modeling import TrainResult, has_values, predict_churn, predict_clv
+from tasks.modeling import TrainResult, has_values, served_predictions
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -50,9 +50,11 @@ def png_bytes(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
-def churn_series(result: TrainResult, holdout: pd.DataFrame, label: str) -> dict[str, np.ndarray]:
-    """P(churn) on the holdout from the served model and each textbook baseline present."""
-    series = {f"served: {label}": predict_churn(result.churn_model, holdout)}
+def churn_series(
+    result: TrainResult, holdout: pd.DataFrame, label: str, served: np.ndarray
+) -> dict[str, np.ndarray]:
+    """P(churn) on the holdout: the served model's (SERVED) and each textbook baseline present."""
+    series = {f"served: {label}": served}
     for key, (name, column) in CHURN_BASELINES.items():
         if has_values(holdout, column) and key != result.served.get("churn"):
             values = holdout[column].to_numpy(float)
@@ -60,9 +62,11 @@ def churn_series(result: TrainResult, holdout: pd.DataFrame, label: str) -> dict
     return series
 
 
-def clv_series(result: TrainResult, holdout: pd.DataFrame, label: str) -> dict[str, np.ndarray]:
-    """Predicted value on the holdout from the served model and each textbook baseline present."""
-    series = {f"served: {label}": predict_clv(result.clv_model, holdout)}
+def clv_series(
+    result: TrainResult, holdout: pd.DataFrame, label: str, served: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Predicted value on the holdout: the served model's (SERVED) and each baseline present."""
+    series = {f"served: {label}": served}
     for key, (name, column) in CLV_BASELINES.items():
         if has_values(holdout, column) and key != result.served.get("clv"):
             series[name] = np.nan_to_num(holdout[column].to_numpy(float))
@@ -144,12 +148,18 @@ def psi_chart(psi: dict[str, float], threshold: float) -> bytes:
     return png_bytes(fig)
 
 
-def training_charts(result: TrainResult, holdout: pd.DataFrame, labels: dict) -> dict[str, bytes]:
-    """{artifact path: PNG} for a training run, from the served models and the holdout."""
+def training_charts(
+    result: TrainResult,
+    holdout: pd.DataFrame,
+    labels: dict,
+    predicted: dict[str, np.ndarray] | None = None,
+) -> dict[str, bytes]:
+    """{artifact path: PNG} for a training run, from the served models' holdout PREDICTED."""
+    predicted = predicted if predicted is not None else served_predictions(result, holdout)
     y = holdout["CHURNED"].to_numpy(int)
-    series = churn_series(result, holdout, labels["churn"])
+    series = churn_series(result, holdout, labels["churn"], predicted["churn"])
     actual = np.clip(holdout["FUTURE_VALUE"].to_numpy(float), 0, None)
-    values = clv_series(result, holdout, labels["clv"])
+    values = clv_series(result, holdout, labels["clv"], predicted["clv"])
     charts = {f"{CHART_DIR}/clv_deciles.png": clv_decile_chart(actual, values)}
     if len(np.unique(y)) == 2:  # a one-class holdout has no ROC or calibration to draw
         charts[f"{CHART_DIR}/churn_calibration.png"] = calibration_chart(y, series)

@@ -367,6 +367,14 @@ def predict_clv(model: object, frame: pd.DataFrame) -> np.ndarray:
     return np.clip(model.predict(matrix(frame, model_features(model))), 0, None)
 
 
+def served_predictions(result: TrainResult, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """{task: the served model's predictions on FRAME}, for the charts and the promotion."""
+    return {
+        "churn": predict_churn(result.churn_model, frame),
+        "clv": predict_clv(result.clv_model, frame),
+    }
+
+
 def holdout_predictions(
     models: dict[str, object],
     predict: Callable[[object, pd.DataFrame], np.ndarray],

@@ -18,6 +18,7 @@ from tasks.modeling import (
     model_features,
     predict_churn,
     predict_clv,
+    served_predictions,
 )
 
 if TYPE_CHECKING:
@@ -99,9 +100,12 @@ def served_labels(result: TrainResult) -> dict[str, str]:
 
 
 def log_training_run(
-    result: TrainResult, params: dict[str, Any], holdout: pd.DataFrame
+    result: TrainResult,
+    params: dict[str, Any],
+    holdout: pd.DataFrame,
+    predicted: dict[str, np.ndarray] | None = None,
 ) -> tuple[dict[str, str], str, dict[str, bytes]]:
-    """Log params, metrics, importances, charts and both models.
+    """Log params, metrics, importances, charts (from the holdout PREDICTED) and both models.
 
     Returns ({model name: version}, the MLflow run id, {chart artifact path: PNG}).
     """
@@ -110,7 +114,7 @@ def log_training_run(
 
     sample = holdout.head(200)
     logged = params | {f"served_{k}": v for k, v in result.served.items()}
-    charts = training_charts(result, holdout, served_labels(result))
+    charts = training_charts(result, holdout, served_labels(result), predicted)
     run_name = f"train-{params.get('as_of')}"
     with mlflow.start_run(run_name=run_name, tags={"lifeline.kind": "train"}) as run:
         mlflow.log_params({k: str(v) for k, v in logged.items()})
@@ -146,12 +150,16 @@ def champion(client: Any, name: str) -> Any | None:
 
 
 def holdout_score(name: str, model: Any, holdout: pd.DataFrame) -> float:
-    """The promotion metric on the holdout: ROC AUC for churn, RMSE for CLV."""
+    """The promotion metric of MODEL on the holdout."""
+    predict = predict_churn if name == CHURN_MODEL else predict_clv
+    return holdout_metric(name, predict(model, holdout), holdout)
+
+
+def holdout_metric(name: str, predicted: np.ndarray, holdout: pd.DataFrame) -> float:
+    """The promotion metric of PREDICTED on the holdout: ROC AUC for churn, RMSE for CLV."""
     if name == CHURN_MODEL:
-        return churn_metrics(holdout["CHURNED"].to_numpy(int), predict_churn(model, holdout))[
-            "roc_auc"
-        ]
-    return clv_metrics(holdout["FUTURE_VALUE"].to_numpy(float), predict_clv(model, holdout))["rmse"]
+        return churn_metrics(holdout["CHURNED"].to_numpy(int), predicted)["roc_auc"]
+    return clv_metrics(holdout["FUTURE_VALUE"].to_numpy(float), predicted)["rmse"]
 
 
 def beats(name: str, challenger: float, incumbent: float, margin: float) -> bool:
@@ -170,15 +178,14 @@ def promote(
     client: Any,
     name: str,
     version: str,
-    model: Any,
+    score: float,
     holdout: pd.DataFrame,
     margin: float,
 ) -> dict[str, Any]:
-    """Alias the new version challenger; make it champion only if it wins on this holdout."""
+    """Alias the new version challenger; champion only if its SCORE beats the champion's here."""
     import mlflow
 
     client.set_registered_model_alias(name, "challenger", version)
-    score = holdout_score(name, model, holdout)
     current = champion(client, name)
     decision: dict[str, Any] = {
         "model": name,
@@ -272,10 +279,19 @@ def register_models(
 ) -> list[dict]:
     """Log to MLflow, register both models, apply the promotion policy, publish the card."""
     client = configure_mlflow(settings)
-    versions, run_id, charts = log_training_run(result, params, holdout)
+    # The served models predict the holdout once here, for the charts and the promotion.
+    predicted = served_predictions(result, holdout)
+    versions, run_id, charts = log_training_run(result, params, holdout, predicted)
     decisions = [
-        promote(client, name, versions[name], model, holdout, margin)
-        for name, model in ((CHURN_MODEL, result.churn_model), (CLV_MODEL, result.clv_model))
+        promote(
+            client,
+            name,
+            versions[name],
+            holdout_metric(name, predicted[task], holdout),
+            holdout,
+            margin,
+        )
+        for name, task in ((CHURN_MODEL, "churn"), (CLV_MODEL, "clv"))
     ]
     card = model_card(params, result, decisions)
     pictures = charts_markdown(charts, settings.tracking_uri, run_id)

@@ -11,7 +11,7 @@ from matplotlib.image import imread
 from mlflow import MlflowClient
 
 from tasks import charts, registry
-from tasks.modeling import ModelConfig, fit_models
+from tasks.modeling import ModelConfig, fit_models, served_predictions
 from tasks.settings import load_settings
 from tests.tasks.test_modeling import training_set
 
@@ -30,16 +30,19 @@ def test_training_charts_draw_the_served_model_and_its_baselines():
     holdout = data[data["ROLE"] == "holdout"]
     result.served |= {"churn": "booster", "clv": "booster"}  # drawn as "boosting" below
 
-    series = charts.churn_series(result, holdout, "boosting")
+    served = served_predictions(result, holdout)
+    series = charts.churn_series(result, holdout, "boosting", served["churn"])
     drawn = charts.training_charts(result, holdout, {"churn": "boosting", "clv": "boosting"})
 
     assert list(series) == ["served: boosting", "BG/NBD"]  # Pareto/NBD absent from the data
     # a served baseline is drawn once, as the served model
     data["BGNBD_EXPECTED_VALUE"] = data["SPEND_90"]
     result.served |= {"churn": "bgnbd", "clv": "bgnbd_gg"}
-    assert list(charts.churn_series(result, holdout, "BG/NBD")) == ["served: BG/NBD"]
+    assert list(charts.churn_series(result, holdout, "BG/NBD", served["churn"])) == [
+        "served: BG/NBD"
+    ]
     holdout = data[data["ROLE"] == "holdout"]
-    assert list(charts.clv_series(result, holdout, "BG/NBD x Gamma-Gamma")) == [
+    assert list(charts.clv_series(result, holdout, "BG/NBD x Gamma-Gamma", served["clv"])) == [
         "served: BG/NBD x Gamma-Gamma"
     ]
     assert set(drawn) == {

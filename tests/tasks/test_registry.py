@@ -34,7 +34,7 @@ def test_first_model_is_champion_worse_is_not_better_is(client: MlflowClient):
                 client,
                 registry.CHURN_MODEL,
                 versions[registry.CHURN_MODEL],
-                result.churn_model,
+                registry.holdout_score(registry.CHURN_MODEL, result.churn_model, holdout),
                 holdout,
                 margin=0.0,
             )
