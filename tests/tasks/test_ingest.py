@@ -64,6 +64,16 @@ def test_customer_date_value_log_with_mapping(wh, tmp_path):
     assert wh.row_count("RAW.TRANSACTIONS") == 5
 
 
+def test_ids_lose_surrounding_spaces_only(wh, tmp_path):
+    text = "id,cust,date,value\n T 1 ,  A 1,19970101,1\nT2,B2 ,19970102,2\nT3,C3,19970103,3\n"
+    assert load(wh, write(tmp_path, "ids.csv", text), MAP | {"transaction_id": "id"}) == (3, 0)
+    rows = wh.fetch_frame("SELECT transaction_id, customer_id FROM raw.transactions ORDER BY 1")
+    assert rows.values.tolist() == [["T 1", "A 1"], ["T2", "B2"], ["T3", "C3"]]
+    blank = write(tmp_path, "blank.csv", "cust,date,value\nA,19970101,1\n   ,19970102,2\n")
+    with pytest.raises(IngestError, match="row 2: column customer_id is empty"):
+        load(wh, blank)
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
