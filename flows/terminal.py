@@ -26,6 +26,8 @@ QUIET_ENVIRONMENT = {
     "PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL": "CRITICAL",
     "PREFECT_LOGGING_HANDLERS_DEBUG_LEVEL": "CRITICAL",
     "MLFLOW_LOGGING_LEVEL": "WARNING",
+    # MLflow draws a tqdm bar on stderr for each artifact it reads back (scoring's importances).
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
     # The temporary local API migrates its database on first start: slower than 20 s here.
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
 }

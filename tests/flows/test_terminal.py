@@ -54,6 +54,15 @@ def home(tmp_path) -> Path:
     return tmp_path / "home"
 
 
+def test_a_run_that_works_prints_its_summary_and_nothing_on_stderr(home):
+    done = lifeline(["run", "--customers", "600", "--transactions", "60000"], home)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no progress bars, registry chatter or warnings
+    assert "scored" in done.stdout and done.stdout.splitlines()[-4] == "Next:"
+    for noise in NOISE:
+        assert noise not in done.stdout, noise
+
+
 def test_missing_file(home):
     done = lifeline(["ingest", str(home.parent / "nothere.csv"), *MAPPING], home)
     line = assert_one_error_line(done, 2, "nothere.csv", "no files found")
