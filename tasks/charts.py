@@ -18,7 +18,7 @@ import pandas as pd
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from tasks.modeling import TrainResult, has_values, served_predictions
+from tasks.modeling import TrainResult, has_values
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -152,10 +152,9 @@ def training_charts(
     result: TrainResult,
     holdout: pd.DataFrame,
     labels: dict,
-    predicted: dict[str, np.ndarray] | None = None,
+    predicted: dict[str, np.ndarray],
 ) -> dict[str, bytes]:
     """{artifact path: PNG} for a training run, from the served models' holdout PREDICTED."""
-    predicted = predicted if predicted is not None else served_predictions(result, holdout)
     y = holdout["CHURNED"].to_numpy(int)
     series = churn_series(result, holdout, labels["churn"], predicted["churn"])
     actual = np.clip(holdout["FUTURE_VALUE"].to_numpy(float), 0, None)

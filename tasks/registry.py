@@ -103,7 +103,7 @@ def log_training_run(
     result: TrainResult,
     params: dict[str, Any],
     holdout: pd.DataFrame,
-    predicted: dict[str, np.ndarray] | None = None,
+    predicted: dict[str, np.ndarray],
 ) -> tuple[dict[str, str], str, dict[str, bytes]]:
     """Log params, metrics, importances, charts (from the holdout PREDICTED) and both models.
 

@@ -32,7 +32,9 @@ def test_training_charts_draw_the_served_model_and_its_baselines():
 
     served = served_predictions(result, holdout)
     series = charts.churn_series(result, holdout, "boosting", served["churn"])
-    drawn = charts.training_charts(result, holdout, {"churn": "boosting", "clv": "boosting"})
+    drawn = charts.training_charts(
+        result, holdout, {"churn": "boosting", "clv": "boosting"}, served
+    )
 
     assert list(series) == ["served: boosting", "BG/NBD"]  # Pareto/NBD absent from the data
     # a served baseline is drawn once, as the served model
@@ -65,7 +67,10 @@ def test_one_class_holdout_draws_only_the_value_chart():
     data = training_set(1500)
     result = fit_models(data, ModelConfig(max_iter=40), 90)
     holdout = data[data["ROLE"] == "holdout"].assign(CHURNED=0)
-    drawn = charts.training_charts(result, holdout, {"churn": "boosting", "clv": "boosting"})
+    served = served_predictions(result, holdout)
+    drawn = charts.training_charts(
+        result, holdout, {"churn": "boosting", "clv": "boosting"}, served
+    )
     assert list(drawn) == ["charts/clv_deciles.png"]
 
 
@@ -87,8 +92,9 @@ def test_training_run_logs_its_charts_to_mlflow(tmp_path):
     client = registry.configure_mlflow(load_settings(home=tmp_path))
     data = training_set(1500)
     result = fit_models(data, ModelConfig(max_iter=40), 90)
+    holdout = data[data["ROLE"] == "holdout"]
     _, run_id, drawn = registry.log_training_run(
-        result, {"as_of": "2025-06-01"}, data[data["ROLE"] == "holdout"]
+        result, {"as_of": "2025-06-01"}, holdout, served_predictions(result, holdout)
     )
     logged = {f.path for f in MlflowClient().list_artifacts(run_id, "charts")}
     assert logged == set(drawn)

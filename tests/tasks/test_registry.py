@@ -6,7 +6,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tasks import registry
-from tasks.modeling import ModelConfig, fit_models
+from tasks.modeling import ModelConfig, fit_models, served_predictions
 from tasks.settings import load_settings
 from tests.tasks.test_modeling import training_set
 
@@ -28,7 +28,10 @@ def test_first_model_is_champion_worse_is_not_better_is(client: MlflowClient):
 
     decisions = []
     for result in (bad, good, bad):
-        versions, _, _ = registry.log_training_run(result, {"as_of": "2025-06-01"}, holdout)
+        predicted = served_predictions(result, holdout)
+        versions, _, _ = registry.log_training_run(
+            result, {"as_of": "2025-06-01"}, holdout, predicted
+        )
         decisions.append(
             registry.promote(
                 client,
