@@ -31,7 +31,10 @@ from tasks.catalogue import FEATURE_NAMES
 class ModelConfig(BaseModel):
     """Hyperparameters shared by every trainer (local, Snowpark, SageMaker)."""
 
-    learning_rate: float = Field(0.06, gt=0, le=1)
+    # 0.1 rather than 0.06: early stopping halts both boosters in about half the trees
+    # (tier L: churn 123 vs 223, CLV 153 vs 300) at equal or better holdout scores, which
+    # halves fitting and prediction. Above ~0.12 the Poisson booster can overshoot.
+    learning_rate: float = Field(0.1, gt=0, le=1)
     max_iter: int = Field(300, ge=10, le=5000)
     max_leaf_nodes: int = Field(31, ge=4, le=512)
     l2_regularization: float = Field(1.0, ge=0)
