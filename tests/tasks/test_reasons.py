@@ -70,3 +70,22 @@ def test_reasons_are_looked_for_among_the_most_important_features_only(monkeypat
     [found] = [json.loads(r) for r in risk_reasons(model, lapsed, typical, importances=ranked)]
     assert found and {r["feature"] for r in found} <= {"TXN_COUNT_90", "SPEND_90"}
     assert reasons_module.reason_candidates(features, {}) == features  # unknown: try all
+
+
+def test_stacked_chunks_give_the_effects_of_one_prediction_per_feature(monkeypatch):
+    train = portfolio()
+    features = ["RECENCY_DAYS", "TXN_COUNT_90", "SPEND_90", "TENURE_DAYS"]
+    model = build_churn_booster(ModelConfig()).fit(train[features], train["CHURNED"])
+    typical = train[features].median()
+    customers = train[features].iloc[:101]
+    tried = ["RECENCY_DAYS", "SPEND_90"]
+    base = model.predict_proba(customers)[:, 1]
+    expected = np.zeros(customers.shape)
+    for name in tried:
+        j = features.index(name)
+        expected[:, j] = base - model.predict_proba(customers.assign(**{name: typical[name]}))[:, 1]
+    monkeypatch.setattr(reasons_module, "STACKED_ROWS", 30)  # chunks of 10 customers x 3 copies
+    found = reasons_module.contributions(model, customers, typical, tried)
+    np.testing.assert_allclose(found, expected, atol=1e-12)
+    assert np.abs(found[:, [1, 3]]).max() == 0 and np.abs(found).max() > 0.05
+    assert not reasons_module.contributions(model, customers, typical, []).any()
