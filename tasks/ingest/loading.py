@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
@@ -13,8 +14,9 @@ from tasks import progress, quality
 from tasks.failpoints import failpoint
 from tasks.identifiers import quote_identifier
 from tasks.ingest.errors import IngestError
-from tasks.ingest.parsing import parsed_select, quote_source_column, resolve_columns
+from tasks.ingest.parsing import MAX_AMOUNT, parsed_select, quote_source_column, resolve_columns
 from tasks.ingest.sources import content_hash, file_kind, local_copy, split_portfolio
+from tasks.ingest.text import readable_text
 from tasks.policy import IngestPolicy
 from tasks.warehouse import Warehouse
 from tasks.warehouse.base import FileReadError, StatementTimeoutError
@@ -158,6 +160,8 @@ def check_rows(
                     {"r": row},
                 )
                 value = f" (value {raw!r})"
+                if key == "bad_amount" and too_large(raw):
+                    what = f"is beyond what NUMBER(18, 2) holds (+-{MAX_AMOUNT:.0e})"
             raise IngestError(f"{path}: row {row}: column {role} {what}{value}")
     if int(stats["dup_ids"]):
         duplicates = int(
@@ -168,6 +172,15 @@ def check_rows(
         if duplicates:
             raise IngestError(f"{path}: {duplicates} duplicate transaction ids in the file")
     return FileCheck(int(stats["n"]), str(stats["min_id"]), str(stats["max_id"]))
+
+
+def too_large(raw: object) -> bool:
+    """Whether a raw amount is a finite number too large for RAW (not a parse failure)."""
+    try:
+        number = float(str(raw).strip())
+    except ValueError:
+        return False
+    return math.isfinite(number) and abs(number) >= MAX_AMOUNT
 
 
 def overlapping_loads(wh: Warehouse, check: FileCheck) -> list[str]:
@@ -309,11 +322,13 @@ def listed_content_id(version: str) -> str:
 @contextmanager
 def new_file(
     wh: Warehouse, uri: str, dataset: str, run_id: str, version: str | None = None
-) -> Iterator[tuple[str, str, str] | None]:
-    """(path, kind, content identity) of URI, or None when its content is already loaded.
+) -> Iterator[NewFile | None]:
+    """The file to read for URI, or None when its content is already loaded.
 
     An object whose listed version was seen before is not even downloaded; one the
-    warehouse reads in place (Snowflake's external stage) is never downloaded at all.
+    warehouse reads in place (Snowflake's external stage) is never downloaded at all. Text
+    the warehouse cannot read as it is (UTF-16, Windows-1252, mixed line endings, columns
+    aligned with spaces) is read from a clean UTF-8 copy; the load keeps the file's hash.
     """
     kind = file_kind(uri)
     if version is not None and listed_before(wh, uri, version, dataset):
@@ -322,12 +337,40 @@ def new_file(
     in_place = version is not None and wh.reads_in_place(uri)
     with nullcontext(uri) if in_place else local_copy(uri) as path:
         load_id = listed_content_id(version) if in_place else content_hash(path)
-        if not already_loaded(wh, load_id, dataset):
-            yield path, kind, load_id
+        if already_loaded(wh, load_id, dataset):
+            if version is not None:
+                record_duplicate(wh, load_id, dataset, uri, run_id, version)
+            yield None
             return
-        if version is not None:
-            record_duplicate(wh, load_id, dataset, uri, run_id, version)
-        yield None
+        if in_place or kind != "csv":
+            yield NewFile(path, kind, load_id)
+            return
+        opened = False
+        try:
+            with readable_text(path, uri) as (readable, notes):
+                opened = True
+                yield NewFile(readable, kind, load_id, tuple(notes))
+        except IngestError as exc:
+            if not opened:  # the loader records its own rejections
+                record_rejection(wh, load_id, dataset, uri, run_id, str(exc))
+            raise
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """A file to load: the path the warehouse reads, its kind, its identity, any warnings."""
+
+    path: str
+    kind: str
+    load_id: str
+    notes: tuple[str, ...] = ()
+
+
+def named(exc: Exception, path: str, uri: str) -> Exception:
+    """EXC with the file's URI in place of the local path it was read from."""
+    if path == uri or path not in str(exc):
+        return exc
+    return type(exc)(str(exc).replace(path, uri))
 
 
 def stage_load(wh: Warehouse, parsed: str) -> str:
@@ -398,7 +441,9 @@ def ingest_transaction_file(
     with new_file(wh, uri, "transactions", run_id, version) as found:
         if found is None:
             return None
-        path, kind, load_id = found
+        path, kind, load_id = found.path, found.kind, found.load_id
+        if report is not None:
+            report.warnings.extend(found.notes)
         staging = ""
         try:
             with wh.staged_file(path, kind) as (staged, dtypes):
@@ -416,8 +461,9 @@ def ingest_transaction_file(
         except (IngestError, FileReadError) as exc:  # unreadable or unusable: nothing written
             if staging:
                 wh.drop_table(staging)
+            exc = named(exc, path, uri)
             record_rejection(wh, load_id, "transactions", uri, run_id, str(exc))
-            raise
+            raise exc from None
         try:
             try:
                 with timed(report):
@@ -438,14 +484,17 @@ def ingest_customer_file(
     with new_file(wh, uri, "customers", run_id, version) as found:
         if found is None:
             return None
-        path, kind, load_id = found
-        with wh.staged_file(path, kind) as (staged, dtypes):
-            by_upper = {c.upper(): c for c in dtypes}
-            if "CUSTOMER_ID" not in by_upper:
-                raise IngestError(f"{uri}: missing required column 'CUSTOMER_ID'")
-            present = [c for c in CUSTOMER_COLUMNS if c in by_upper]
-            select = ", ".join(f"{quote_source_column(by_upper[c])} AS {c}" for c in present)
-            frame = wh.fetch_frame(f"SELECT {select} FROM {staged}")
+        path, kind, load_id = found.path, found.kind, found.load_id
+        try:
+            with wh.staged_file(path, kind) as (staged, dtypes):
+                by_upper = {c.upper(): c for c in dtypes}
+                if "CUSTOMER_ID" not in by_upper:
+                    raise IngestError(f"{uri}: missing required column 'CUSTOMER_ID'")
+                present = [c for c in CUSTOMER_COLUMNS if c in by_upper]
+                select = ", ".join(f"{quote_source_column(by_upper[c])} AS {c}" for c in present)
+                frame = wh.fetch_frame(f"SELECT {select} FROM {staged}")
+        except FileReadError as exc:
+            raise named(exc, path, uri) from None
     if frame["CUSTOMER_ID"].isna().any():
         raise IngestError(f"{uri}: CUSTOMER_ID has empty values")
     frame = frame.assign(LOAD_ID=load_id, FLOW_RUN_ID=run_id)

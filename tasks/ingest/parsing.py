@@ -11,6 +11,9 @@ TXN_ROLES = ("transaction_id", "customer_id", "txn_ts", "amount", "category", "c
 REQUIRED_ROLES = ("customer_id", "txn_ts", "amount")
 
 
+MAX_AMOUNT = 1e16  # RAW.TRANSACTIONS.AMOUNT is NUMBER(18, 2)
+
+
 def parse_mapping(pairs: Mapping[str, str] | None) -> dict[str, str]:
     """Validate a role -> source column mapping (roles from RAW.TRANSACTIONS)."""
     mapping = {}
@@ -90,10 +93,18 @@ def trimmed(text: str) -> str:
 
 
 def amount_expr(column: str, dtype: str) -> str:
-    """Snowflake SQL that parses COLUMN into a number, or NULL when it cannot."""
+    """Snowflake SQL that parses COLUMN into a number, or NULL when it cannot.
+
+    NaN, infinities and amounts RAW's NUMBER(18, 2) cannot hold are NULL too, so the row
+    checks name the row instead of the cast failing the whole read.
+    """
     if dtype == "number":
-        return f"CAST({column} AS DOUBLE)"
-    return f"TRY_CAST(TRIM(CAST({column} AS VARCHAR)) AS DOUBLE)"
+        value = f"CAST({column} AS DOUBLE)"
+    else:
+        value = f"TRY_CAST(TRIM(CAST({column} AS VARCHAR)) AS DOUBLE)"
+    # x - x = 0 fails for NaN and infinities. ABS alone would do in both engines, but
+    # DuckDB folds it away when Parquet statistics (which leave NaN out) say it holds.
+    return f"IFF({value} - {value} = 0 AND ABS({value}) < {MAX_AMOUNT:.0e}, {value}, NULL)"
 
 
 def parsed_select(

@@ -12,7 +12,14 @@ from typing import Protocol
 
 from tasks.ingest.errors import IngestError
 
-SUFFIXES = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
+# Delimited text may be gzipped (name.csv.gz); the warehouses decompress it as they read.
+SUFFIXES = {
+    ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "csv",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 # A listing: each file's URI (sorted) and its version when the store knows it without
@@ -74,10 +81,19 @@ def store_for(uri: str) -> FileStore:
 
 
 def file_kind(path: str) -> str:
-    """csv or parquet, from the file name; anything else is rejected."""
-    kind = SUFFIXES.get(Path(path).suffix.lower())
+    """csv (delimited text) or parquet, from the file name; anything else is rejected."""
+    name = Path(path)
+    suffix = name.suffix.lower()
+    if suffix == ".gz":
+        suffix = Path(name.stem).suffix.lower()
+        kind = "csv" if SUFFIXES.get(suffix) == "csv" else None
+    else:
+        kind = SUFFIXES.get(suffix)
     if kind is None:
-        raise IngestError(f"{path}: not a CSV or Parquet file (expected .csv or .parquet)")
+        raise IngestError(
+            f"{path}: not a CSV or Parquet file "
+            "(expected .csv, .tsv or .txt, optionally .gz, or .parquet)"
+        )
     return kind
 
 

@@ -88,15 +88,6 @@ def engine_type(type_name: str) -> str:
     return "number" if name.startswith(numeric) else "text"
 
 
-def sniff_delimiter(path: str) -> str:
-    """The delimiter of a CSV file, judged from its header line (comma when unsure)."""
-    with open(path, newline="", errors="replace") as fh:
-        header = fh.readline()
-    counts = {d: header.count(d) for d in (",", ";", "\t", "|")}
-    best = max(counts, key=counts.get)
-    return best if counts[best] else ","
-
-
 class Warehouse(ABC):
     """Same operations over DuckDB (embedded) and Snowflake (production)."""
 

@@ -20,8 +20,8 @@ from tasks.warehouse.base import (
     Warehouse,
     engine_type,
     first_line,
-    sniff_delimiter,
 )
+from tasks.warehouse.delimited import ragged_line, sniff_delimiter
 from tasks.warehouse.sqlfiles import render_sql
 
 
@@ -146,21 +146,26 @@ class DuckDBWarehouse(Warehouse):
                 "file_row_number = true)"
             )
         else:
-            delim = "'" + sniff_delimiter(path).replace("'", "''") + "'"
+            delimiter = sniff_delimiter(path)
+            delim = "'" + delimiter.replace("'", "''") + "'"
+            # skip = 0: the header is the first line. DuckDB would otherwise skip a header
+            # that a ragged row makes look like a stray line, and read the rows under the
+            # wrong names; strict mode then rejects the ragged row instead.
             body = (
                 f"SELECT *, ROW_NUMBER() OVER () AS source_row FROM read_csv({literal}, "
-                f"header = true, all_varchar = true, strict_mode = true, delim = {delim})"
+                f"header = true, skip = 0, all_varchar = true, strict_mode = true, "
+                f"delim = {delim})"
             )
         try:
             self.con.execute(f"CREATE TEMP VIEW {view} AS {body}")
             described = self.con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
         except duckdb.Error as exc:
-            raise FileReadError(f"{path}: cannot read as {kind}: {first_line(exc)}") from None
+            raise FileReadError(unreadable(path, kind, exc)) from None
         dtypes = {row[0]: engine_type(row[1]) for row in described if row[0] != "source_row"}
         try:
             yield view, dtypes
         except duckdb.Error as exc:
-            raise FileReadError(f"{path}: cannot read as {kind}: {first_line(exc)}") from None
+            raise FileReadError(unreadable(path, kind, exc)) from None
         finally:
             self.con.execute(f"DROP VIEW IF EXISTS {view}")
 
@@ -195,3 +200,12 @@ class DuckDBWarehouse(Warehouse):
 
     def describe(self) -> str:
         return f"DuckDB file {self.path}"
+
+
+def unreadable(path: str, kind: str, exc: Exception) -> str:
+    """One line on why DuckDB could not read PATH: a ragged CSV row by number, else its error."""
+    if kind == "csv":
+        ragged = ragged_line(path, path, sniff_delimiter(path))
+        if ragged:
+            return ragged
+    return f"{path}: cannot read as {kind}: {first_line(exc)}"

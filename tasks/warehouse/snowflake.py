@@ -17,6 +17,7 @@ import pandas as pd
 from tasks.errors import ConfigurationError
 from tasks.identifiers import quote_identifier, validate_identifier
 from tasks.warehouse.base import FileReadError, Warehouse, engine_type
+from tasks.warehouse.delimited import DELIMITER_LITERALS, header_fields, open_bytes
 
 if TYPE_CHECKING:
     from tasks.settings import LifelineSettings
@@ -115,8 +116,8 @@ class SnowflakeWarehouse(Warehouse):
         if self.reads_in_place(path):
             stage, url = self.landing  # type: ignore[misc]
             location = f"@{stage}/{path[len(url) :]}"
-            header = read_s3_header(path) if kind == "csv" else []
-            yield from _copied_file(self, location, kind, header)
+            header = read_s3_header(path) if kind == "csv" else ([], ",")
+            yield from _copied_file(self, location, kind, *header)
         else:
             yield from _put_file(self, path, kind)
 
@@ -205,7 +206,6 @@ SAFE_KEY = re.compile(r"[A-Za-z0-9_\-./=]+")
 
 def _put_file(wh: SnowflakeWarehouse, path: str, kind: str) -> Iterator[tuple[str, dict]]:
     """PUT a local file on a temporary internal stage, then copy it from there."""
-    import csv
     import uuid
 
     cur = wh.conn.cursor()
@@ -213,27 +213,26 @@ def _put_file(wh: SnowflakeWarehouse, path: str, kind: str) -> Iterator[tuple[st
     literal = str(path).replace("'", "\\'")
     cur.execute(f"CREATE TEMPORARY STAGE IF NOT EXISTS {INGEST_STAGE}")
     cur.execute(f"PUT 'file://{literal}' {location} AUTO_COMPRESS=TRUE OVERWRITE=TRUE")
-    header: list[str] = []
+    header: tuple[list[str], str] = ([], ",")
     if kind == "csv":
-        with open(path, newline="") as fh:
-            header = next(csv.reader(fh), [])
+        with open_bytes(path) as fh:
+            header = header_fields(fh.read(64 * 1024))
     try:
-        yield from _copied_file(wh, location, kind, header)
+        yield from _copied_file(wh, location, kind, *header)
     finally:
         cur.execute(f"REMOVE {location}")
 
 
-def read_s3_header(uri: str) -> list[str]:
-    """A CSV object's header row, from its first bytes only (the rows stay in S3)."""
-    import csv
-
+def read_s3_header(uri: str) -> tuple[list[str], str]:
+    """A CSV object's header names and delimiter, from its first bytes only (rows stay in S3)."""
     from tasks.s3 import read_s3_head
 
-    first = read_s3_head(uri).decode("utf-8-sig", errors="replace").splitlines()
-    return next(csv.reader(first[:1]), [])
+    return header_fields(read_s3_head(uri))
 
 
-def copy_file(cur: Any, table: str, location: str, kind: str, header: list[str]) -> None:
+def copy_file(
+    cur: Any, table: str, location: str, kind: str, header: list[str], delimiter: str = ","
+) -> None:
     """Create TABLE and COPY the staged file into it, aborting on the first bad row."""
     if kind == "csv":
         names = [validate_identifier(h.strip(), 1) for h in header]
@@ -243,7 +242,8 @@ def copy_file(cur: Any, table: str, location: str, kind: str, header: list[str])
         # ERROR_ON_COLUMN_COUNT_MISMATCH is TRUE by default: a ragged row aborts the copy.
         cur.execute(
             f"COPY INTO {table} FROM (SELECT {picks}, METADATA$FILE_ROW_NUMBER "
-            f"FROM {location}) FILE_FORMAT = (TYPE = CSV SKIP_HEADER = 1 "
+            f"FROM {location}) FILE_FORMAT = (TYPE = CSV "
+            f"FIELD_DELIMITER = '{DELIMITER_LITERALS[delimiter]}' SKIP_HEADER = 1 "
             "FIELD_OPTIONALLY_ENCLOSED_BY = '\"') ON_ERROR = ABORT_STATEMENT"
         )
     else:
@@ -265,7 +265,7 @@ def copy_file(cur: Any, table: str, location: str, kind: str, header: list[str])
 
 
 def _copied_file(
-    wh: SnowflakeWarehouse, location: str, kind: str, header: list[str]
+    wh: SnowflakeWarehouse, location: str, kind: str, header: list[str], delimiter: str
 ) -> Iterator[tuple[str, dict]]:
     """COPY the staged file at LOCATION into a temporary table with a SOURCE_ROW column."""
     import snowflake.connector.errors as sf_errors
@@ -274,7 +274,7 @@ def _copied_file(
     table = wh.staging_name("RAW.INGEST")
     try:
         try:
-            copy_file(cur, table, location, kind, header)
+            copy_file(cur, table, location, kind, header, delimiter)
         except sf_errors.ProgrammingError as exc:  # a file Snowflake cannot parse is rejected
             message = str(exc.msg or exc).strip().splitlines()[0]
             raise FileReadError(f"{location}: cannot read as {kind}: {message}") from None

@@ -144,7 +144,7 @@ def test_an_amount_the_table_cannot_hold_rejects_the_file_even_within_the_outlie
     rows = "".join(f"A{i},19970101,{i}.50\n" for i in range(1, 200))
     path = write(tmp_path, "huge.csv", "cust,date,value\n" + rows + "Z,19970102,1e20\n")
     generous = IngestPolicy(max_amount=1e21)  # one row in 200 is inside the outlier share
-    with pytest.raises(FileReadError, match="huge.csv: cannot read as csv: Conversion Error"):
+    with pytest.raises(IngestError, match="huge.csv: row 200: column amount is beyond what"):
         load(wh, path, policy=generous)
     assert wh.row_count("RAW.TRANSACTIONS") == 0
     manifest = wh.fetch_frame("SELECT status FROM raw.load_manifest")
@@ -163,7 +163,12 @@ def test_duplicate_ids_in_a_file(wh, tmp_path):
     [
         ("x.json", "{}", IngestError, "not a CSV or Parquet"),
         ("x.parquet", "not parquet", FileReadError, "cannot read as parquet"),
-        ("ragged.csv", "cust,date,value\nA,19970101,1,9,9\nA\n", FileReadError, "cannot read"),
+        (
+            "ragged.csv",
+            "cust,date,value\nA,19970101,1,9,9\nA\n",
+            FileReadError,
+            "ragged.csv: line 2 has 5 fields, the header has 3$",
+        ),
     ],
 )
 def test_unreadable_files(wh, tmp_path, name, content, error, message):
@@ -316,7 +321,7 @@ def landing_stage(s3, monkeypatch):
 
     copies: list[str] = []
 
-    def copy_from_s3(cur, table, location, kind, header):
+    def copy_from_s3(cur, table, location, kind, header, delimiter=","):
         copies.append(location)
         stage, key = location.split("/", 1)
         assert stage == "@RAW.LANDING"
@@ -327,7 +332,8 @@ def landing_stage(s3, monkeypatch):
             + ", ".join(f'"{n}" VARCHAR' for n in names)
             + ", SOURCE_ROW NUMBER)"
         )
-        for number, row in enumerate(list(csv.reader(io.StringIO(body)))[1:], start=1):
+        rows = list(csv.reader(io.StringIO(body), delimiter=delimiter))[1:]
+        for number, row in enumerate(rows, start=1):
             marks = ", ".join(["%s"] * (len(row) + 1))
             cur.execute(f"INSERT INTO {table} VALUES ({marks})", [*row, number])
 
@@ -375,6 +381,14 @@ def test_files_under_the_landing_stage_load_by_copy_into_without_a_download(
     assert sf.scalar("SELECT COUNT(*) FROM raw.transactions") == 4
 
 
+def test_a_semicolon_object_in_the_stage_is_copied_with_its_delimiter(landing_stage, downloads):
+    sf, land, copies = landing_stage
+    land("transactions/semi.csv", b"\xef\xbb\xbf" + LOG.replace(",", ";").encode())
+    assert drop_ingest(sf).rows_loaded == 4
+    assert downloads == [] and copies == ["@RAW.LANDING/transactions/semi.csv"]
+    assert sf.scalar("SELECT SUM(amount) FROM raw.transactions") == 29
+
+
 def test_a_key_outside_the_stage_or_unsafe_in_a_stage_path_goes_through_the_worker(landing_stage):
     sf, _, _ = landing_stage
     assert sf.reads_in_place("s3://landing/drop/transactions/2025-01-01.csv")
@@ -393,9 +407,11 @@ def test_the_copy_statements_are_snowflake_sql_reading_the_stage_path(kind):
             self.append(text)
 
     issued = Statements()
-    copy_file(issued, "RAW.INGEST_1", "@RAW.LANDING/transactions/t.csv", kind, ["cust", "date"])
+    location = "@RAW.LANDING/transactions/t.csv"
+    copy_file(issued, "RAW.INGEST_1", location, kind, ["cust", "date"], "\t")
     for text in issued:
         sqlglot.parse_one(text, read="snowflake")  # raises on a statement Snowflake would not parse
     copy = issued[-1]
     assert copy.startswith("COPY INTO RAW.INGEST_1") and "@RAW.LANDING/transactions/t.csv" in copy
     assert "ON_ERROR = ABORT_STATEMENT" in copy
+    assert ("FIELD_DELIMITER = '\\t'" in copy) == (kind == "csv")

@@ -1,0 +1,150 @@
+"""Delimited text as systems export it: every encoding, line ending and layout loads alike."""
+
+from __future__ import annotations
+
+import gzip
+import tempfile
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from tasks.ingest import IngestError, ingest_source, ingest_transaction_file, parse_mapping
+from tasks.ingest.text import LineEndings, inspect_text
+from tasks.warehouse.base import FileReadError
+
+MAP = parse_mapping({"customer_id": "cust", "txn_ts": "date", "amount": "value"})
+ROWS = [("Zoë", "1997-01-01", "12.50"), ("B2", "1997-01-02", "7"), ("Ærø", "1997-01-03", "3.25")]
+EXPECTED = [["Zoë", "1997-01-01", 12.5], ["B2", "1997-01-02", 7.0], ["Ærø", "1997-01-03", 3.25]]
+
+
+def export(sep: str = ",", newline: str = "\n", header_newline: str | None = None) -> str:
+    """The three rows as a delimited export with the given separator and line endings."""
+    header = sep.join(["cust", "date", "value"]) + (header_newline or newline)
+    return header + "".join(sep.join(row) + newline for row in ROWS)
+
+
+def loaded_rows(wh) -> list[list]:
+    """RAW.TRANSACTIONS as [customer, day, amount] rows in time order."""
+    frame = wh.fetch_frame("SELECT customer_id, txn_ts, amount FROM raw.transactions ORDER BY 2")
+    return [[c, str(t.date()), float(a)] for c, t, a in frame.itertuples(index=False)]
+
+
+@pytest.mark.parametrize(
+    ("name", "data"),
+    [
+        ("crlf.csv", export(newline="\r\n").encode()),
+        ("cr.csv", export(newline="\r").encode()),
+        ("header_crlf.csv", export(header_newline="\r\n").encode()),
+        ("rows_crlf.csv", export(newline="\r\n", header_newline="\n").encode()),
+        ("bom_mixed.csv", b"\xef\xbb\xbf" + export(header_newline="\r\n").encode()),
+        ("latin1.csv", export().encode("latin-1")),
+        ("cp1252.csv", export(newline="\r\n").encode("cp1252")),
+        ("excel_unicode.txt", export(sep="\t", newline="\r\n").encode("utf-16")),
+        ("utf16le_no_bom.csv", export().encode("utf-16-le")),
+        ("tabs.tsv", export(sep="\t").encode()),
+        ("zipped.csv.gz", gzip.compress(export(sep=";").encode())),
+        (
+            "aligned.txt",
+            b"  cust   date        value\r\n  Zo\xc3\xab  1997-01-01  12.50\n"
+            b"  B2   1997-01-02   7\n\n  \xc3\x86r\xc3\xb8  1997-01-03  3.25\n",
+        ),
+    ],
+)
+def test_text_exports_load_the_same_rows(wh, tmp_path, name, data):
+    path = tmp_path / name
+    path.write_bytes(data)
+    assert ingest_transaction_file(wh, str(path), MAP, "r") == (3, 0)
+    assert loaded_rows(wh) == EXPECTED
+    assert ingest_transaction_file(wh, str(path), MAP, "r") is None  # same bytes: skipped
+    assert not list(Path(tempfile.gettempdir()).glob("lifeline-text-*"))  # the clean copy is gone
+
+
+def test_a_windows_1252_file_loads_with_a_warning(wh, tmp_path):
+    (tmp_path / "drop").mkdir()
+    (tmp_path / "drop" / "shop.csv").write_bytes(
+        export().encode("cp1252") + b"\x81x,1997-01-04,1\n"
+    )
+    report = ingest_source(wh, str(tmp_path / "drop"), MAP, "r", None, "2026-01-01")
+    assert report.rows_loaded == 4
+    assert report.warnings == [
+        f"{tmp_path}/drop/shop.csv: not UTF-8, read as Windows-1252 (Latin-1)"
+    ]
+    assert wh.scalar("SELECT customer_id FROM raw.transactions WHERE amount = 1") == "\x81x"
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("empty.csv", b"", "empty.csv: the file is empty"),
+        ("blank.csv", b" \r\n\n", "blank.csv: the file is empty"),
+        (
+            "short.csv",
+            b"cust,date,value\nA,1997-01-01,1\nB,1997-01-02\n",
+            "line 3 has 2 fields, the header has 3",
+        ),
+        (
+            "long.csv",
+            b"cust,date,value\nA,1997-01-01,1,9\n",
+            "long.csv: line 2 has 4 fields, the header has 3",
+        ),
+        (
+            "aligned.txt",
+            b"cust date value\nA 1997-01-01 1\nB 1997 01 02 1\n",
+            "line 3 has 5 fields, the header has 3",
+        ),
+        (
+            "nan.csv",
+            b"cust,date,value\nA,1997-01-01,1\nA,1997-01-02,NaN\n",
+            "row 2: column amount is not a number \\(value 'NaN'\\)",
+        ),
+        (
+            "inf.csv",
+            b"cust,date,value\nA,1997-01-01,-Infinity\n",
+            "row 1: column amount is not a number",
+        ),
+        (
+            "huge.csv",
+            b"cust,date,value\nA,1997-01-01,1e20\n",
+            "row 1: column amount is beyond what NUMBER\\(18, 2\\) holds",
+        ),
+        ("notes.doc", b"cust,date,value\n", "not a CSV or Parquet file"),
+    ],
+)
+def test_unusable_text_is_one_clear_line_and_writes_nothing(wh, tmp_path, name, data, message):
+    path = tmp_path / name
+    path.write_bytes(data)
+    with pytest.raises((IngestError, FileReadError), match=message) as caught:
+        ingest_transaction_file(wh, str(path), MAP, "r")
+    assert "\n" not in str(caught.value)
+    assert wh.row_count("RAW.TRANSACTIONS") == 0
+    if name != "notes.doc":  # a file of an unknown kind is not opened, so it has no identity
+        assert wh.scalar("SELECT status FROM raw.load_manifest") == "rejected"
+
+
+def test_a_nan_amount_in_parquet_names_its_row(wh, tmp_path):
+    path = tmp_path / "amounts.parquet"
+    days = pa.array(["1997-01-01", "1997-01-02"]).cast(pa.timestamp("s"))
+    pq.write_table(pa.table({"cust": ["A", "B"], "date": days, "value": [1.0, float("nan")]}), path)
+    with pytest.raises(IngestError, match="amounts.parquet: row 2: column amount is not a number"):
+        ingest_transaction_file(wh, str(path), MAP, "r")
+    assert wh.row_count("RAW.TRANSACTIONS") == 0
+
+
+def test_line_endings_are_counted_across_chunk_edges():
+    endings = LineEndings()
+    for chunk in (b"a,b\r", b"\nc,d\r", b"\n"):
+        endings.add(chunk)
+    assert (endings.crlf, endings.mixed) == (2, False)
+    endings.add(b"e,f\n")
+    assert endings.mixed
+
+
+def test_inspection_finds_invalid_utf8_past_the_first_chunk(tmp_path):
+    path = tmp_path / "late.csv"
+    path.write_bytes(export().encode() + b"x" * (3 << 20) + b"\nCaf\xe9,1997-01-04,1\n")
+    assert inspect_text(str(path), "late.csv").encoding == "cp1252"
+    path.write_bytes(export().encode() + b"x" * (3 << 20) + "\nCafé,1997-01-04,1\n".encode())
+    shape = inspect_text(str(path), "late.csv")
+    assert (shape.encoding, shape.needs_copy) == ("utf-8", False)
