@@ -136,6 +136,7 @@ def check_rows(
     max_ts: str,
     staged: str = "",
     cols: Mapping[str, str | None] | None = None,
+    date_format: str | None = None,
 ) -> FileCheck:
     """Fail with file, row and column for the first unusable row; else the file's stats.
 
@@ -162,6 +163,11 @@ def check_rows(
                 value = f" (value {raw!r})"
                 if key == "bad_amount" and too_large(raw):
                     what = f"is beyond what NUMBER(18, 2) holds (+-{MAX_AMOUNT:.0e})"
+                if key == "bad_ts" and not date_format:
+                    value += (
+                        "; give its layout as --date-format (parameter date_format), "
+                        "e.g. MM/DD/YYYY"
+                    )
             raise IngestError(f"{path}: row {row}: column {role} {what}{value}")
     if int(stats["dup_ids"]):
         duplicates = int(
@@ -457,7 +463,9 @@ def ingest_transaction_file(
                 staging = stage_load(wh, parsed)
                 with timed(report):
                     result = check_load(wh, staging, max_ts, gate_parameters)
-                    check = check_rows(wh, result.extra, staging, uri, max_ts, staged, cols)
+                    check = check_rows(
+                        wh, result.extra, staging, uri, max_ts, staged, cols, date_format
+                    )
         except (IngestError, FileReadError) as exc:  # unreadable or unusable: nothing written
             if staging:
                 wh.drop_table(staging)

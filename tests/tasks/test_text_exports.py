@@ -148,3 +148,11 @@ def test_inspection_finds_invalid_utf8_past_the_first_chunk(tmp_path):
     path.write_bytes(export().encode() + b"x" * (3 << 20) + "\nCafé,1997-01-04,1\n".encode())
     shape = inspect_text(str(path), "late.csv")
     assert (shape.encoding, shape.needs_copy) == ("utf-8", False)
+
+
+def test_an_unrecognised_date_says_how_to_name_its_layout(wh, tmp_path):
+    path = tmp_path / "us.csv"
+    path.write_text("cust,date,value\nA,01/02/1997,1\n")
+    with pytest.raises(IngestError, match="value '01/02/1997'.; give its layout as --date-format"):
+        ingest_transaction_file(wh, str(path), MAP, "r")
+    assert ingest_transaction_file(wh, str(path), MAP, "r", "MM/DD/YYYY") == (1, 0)
