@@ -69,6 +69,36 @@ def timestamp_expr(column: str, dtype: str, date_format: str | None) -> str:
     if dtype == "datetime":
         return f"CAST({column} AS TIMESTAMP_NTZ)"
     text = f"TRIM(CAST({column} AS VARCHAR))"
+    if dtype == "number" and not date_format:
+        # Whole eight-digit numbers are YYYYMMDD (as in text); others are Unix times, in
+        # seconds, milliseconds, microseconds or nanoseconds by magnitude (Snowflake's rule).
+        # NaN, infinities and numbers past BIGINT are NULL: the row checks name the row.
+        digits = f"CAST(CAST({column} AS BIGINT) AS VARCHAR)"
+        # (Stated positively: DuckDB folds a negated test away on NaN-blind Parquet statistics.)
+        return (
+            f"CASE WHEN {column} - {column} = 0 AND ABS({column}) < 9e18 THEN CASE "
+            f"WHEN {column} BETWEEN 10000101 AND 99991231 AND {column} = FLOOR({column}) "
+            f"THEN {text_timestamp(digits, None)} ELSE {epoch_timestamp(column)} END END"
+        )
+    return text_timestamp(text, date_format)
+
+
+def epoch_timestamp(column: str) -> str:
+    """Snowflake SQL for a numeric Unix time, its unit told by its size as TO_TIMESTAMP does."""
+    whole = f"CAST({column} AS BIGINT)"
+    start = "CAST('1970-01-01' AS TIMESTAMP_NTZ)"
+    units = [(31536000000, "SECOND"), (31536000000000, "MILLISECOND")]
+    units += [(31536000000000000, "MICROSECOND")]
+    cases = " ".join(
+        f"WHEN ABS({column}) < {limit} THEN DATEADD({unit}, {whole}, {start})"
+        for limit, unit in units
+    )
+    # The cast keeps microseconds: DuckDB would type the column TIMESTAMP_NS otherwise.
+    return f"CAST(CASE {cases} ELSE DATEADD(NANOSECOND, {whole}, {start}) END AS TIMESTAMP_NTZ)"
+
+
+def text_timestamp(text: str, date_format: str | None) -> str:
+    """Snowflake SQL that parses the text TEXT into TIMESTAMP_NTZ, or NULL when it cannot."""
     if date_format:
         fmt = date_format.replace("'", "")
         return f"TRY_TO_TIMESTAMP({text}, '{fmt}')"

@@ -156,3 +156,29 @@ def test_an_unrecognised_date_says_how_to_name_its_layout(wh, tmp_path):
     with pytest.raises(IngestError, match="value '01/02/1997'.; give its layout as --date-format"):
         ingest_transaction_file(wh, str(path), MAP, "r")
     assert ingest_transaction_file(wh, str(path), MAP, "r", "MM/DD/YYYY") == (1, 0)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        [852076800, 852163200],  # Unix seconds
+        [852076800000, 852163200000],  # milliseconds
+        [852076800000000000, 852163200000000000],  # nanoseconds
+        [19970101, 19970102],  # YYYYMMDD as a number
+        [19970101.0, 19970102.0],  # the same after a trip through pandas
+    ],
+)
+def test_numeric_times_are_epochs_or_yyyymmdd(wh, tmp_path, values):
+    path = tmp_path / "times.parquet"
+    pq.write_table(pa.table({"cust": ["A", "B"], "date": values, "value": [1.0, 2.0]}), path)
+    assert ingest_transaction_file(wh, str(path), MAP, "r") == (2, 0)
+    times = wh.fetch_frame("SELECT txn_ts FROM raw.transactions ORDER BY 1")["TXN_TS"]
+    assert [str(t.date()) for t in times] == ["1997-01-01", "1997-01-02"]
+
+
+def test_a_nan_time_names_its_row(wh, tmp_path):
+    path = tmp_path / "times.parquet"
+    table = pa.table({"cust": ["A", "B"], "date": [852076800.0, float("nan")], "value": [1.0, 2.0]})
+    pq.write_table(table, path)
+    with pytest.raises(IngestError, match="row 2: column txn_ts is not a recognised date/time"):
+        ingest_transaction_file(wh, str(path), MAP, "r")
