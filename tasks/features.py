@@ -267,12 +267,42 @@ def stage_features(
     features, names, problems = stage_feature_rows(
         wh, run_id, as_of, horizon_days, lookback_days, fit_btyd
     )
+    labels = ""
     try:
         labels = stage_labels(wh, run_id, as_of, horizon_days, spend_drop_ratio)
+        check_history(wh, labels, as_of, horizon_days)
     except BaseException:
-        wh.drop_table(features)
+        for table in (features, labels):
+            if table:
+                wh.drop_table(table)
         raise
     return FeatureStaging(features, labels, names, tuple(problems))
+
+
+class ShortHistoryError(ValueError):
+    """The log is too short for one training cut-off, its label window and the holdout's."""
+
+
+def check_history(wh: Warehouse, staged_labels: str, as_of: dt.date, horizon_days: int) -> None:
+    """Raise one line saying how much history is missing when no training cut-off has labels."""
+    first_train = as_of - dt.timedelta(days=2 * horizon_days)
+    labelled = wh.scalar(
+        f"SELECT COUNT(*) FROM {quote_identifier(staged_labels)} "
+        "WHERE CAST(as_of_date AS DATE) <= :d",
+        {"d": first_train},
+    )
+    if labelled:
+        return
+    first = wh.scalar("SELECT MIN(txn_ts) FROM raw.transactions WHERE txn_ts < :d", {"d": as_of})
+    if first is None:
+        raise ShortHistoryError(f"no transactions before {as_of}: load a log or pick a later as-of")
+    start = pd.Timestamp(first).date()
+    raise ShortHistoryError(
+        f"the log before {as_of} starts on {start}, {(as_of - start).days} day(s) earlier; a "
+        f"{horizon_days}-day horizon needs purchases before {first_train} ({2 * horizon_days} "
+        "days: a training cut-off and its label window, then the holdout's): load a longer "
+        "history or pass a shorter --horizon-days (parameter horizon_days)"
+    )
 
 
 def churn_rate_shift(

@@ -261,6 +261,8 @@ def train_step(run: StepRun, p: TrainParams, as_of: dt.date) -> dict[str, Any]:
         result, holdout = units.train_models(
             wh, log.run_id, as_of, p.horizon_days, p.train_snapshots, p.trainer
         )
+    if small := training.holdout_warning(holdout):
+        log.warn(small)
     # What MLflow records with the models; drift reads as_of/horizon/snapshots back from it.
     logged = {
         "as_of": as_of,

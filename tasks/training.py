@@ -31,3 +31,21 @@ def train_models(
     if share < 1:
         result.rows |= {"train_available": available, "train_cap": config.max_train_rows}
     return result, training_set.fetch(wh, holdout_only=True)
+
+
+# Below these, holdout metrics move by chance more than between models.
+MIN_HOLDOUT_CUSTOMERS = 200
+MIN_HOLDOUT_CLASS = 20
+
+
+def holdout_warning(holdout: pd.DataFrame) -> str | None:
+    """A warning when the holdout is too small to rank the models reliably, else None."""
+    customers = len(holdout)
+    churned = int(holdout["CHURNED"].sum()) if customers else 0
+    rarer = min(churned, customers - churned)
+    if customers >= MIN_HOLDOUT_CUSTOMERS and rarer >= MIN_HOLDOUT_CLASS:
+        return None
+    return (
+        f"the holdout has {customers} customers ({churned} churned): too few to rank the "
+        "models reliably, so the served pick and its metrics are noisy"
+    )

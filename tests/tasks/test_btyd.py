@@ -168,3 +168,27 @@ def test_a_fit_that_cannot_converge_leaves_the_cut_off_empty_and_says_why():
     frame, problems = btyd.btyd_features(rfm, 90, set())
     assert len(frame) == 3 and frame["BGNBD_P_ALIVE"].isna().all()
     assert problems and "BG/NBD did not fit" in problems[0]
+
+
+def test_pareto_on_alike_dropout_rates_stays_capped_and_calibrated():
+    # One dropout rate for everyone: the likelihood rises forever along s (its shape), where
+    # hyp2f1 is slow. The cap stops the search there and costs no calibration.
+    rng = np.random.default_rng(3)
+    n = 20_000
+    lam = rng.gamma(0.8, 1 / 20, n)  # purchase rates per day
+    death = rng.exponential(1 / 0.004, n)  # the same dropout rate for all
+    T = rng.uniform(60, 400, n)
+    x, t_x, future = np.zeros(n), np.zeros(n), np.zeros(n)
+    now = np.zeros(n)
+    for _ in range(400):
+        now = now + rng.exponential(1 / lam)
+        alive = now <= death
+        x += alive & (now <= T)
+        t_x = np.where(alive & (now <= T), now, t_x)
+        future += alive & (now > T) & (now <= T + 90)
+    rfm = btyd.RFM(x, t_x, T, np.zeros(n))
+    fitted = btyd.fit_pnbd(rfm.sample())
+    assert fitted[2] <= btyd.PNBD_MAX_S * (1 + 1e-9)  # held at the cap
+    predicted = btyd.pnbd_predictions(fitted, rfm, 90.0)
+    assert predicted["P_NO_PURCHASE"].mean() == pytest.approx((future == 0).mean(), abs=0.03)
+    assert predicted["EXPECTED_PURCHASES"].mean() == pytest.approx(future.mean(), rel=0.1)

@@ -126,6 +126,16 @@ def test_no_labels_when_horizon_passes_the_cut_off(small):
     assert labels.empty
 
 
+def test_a_log_too_short_for_a_training_cut_off_says_how_much_is_missing(small):
+    # The small log starts 211 days before AS_OF; a 120-day horizon needs 240.
+    with pytest.raises(features.ShortHistoryError, match="starts on 2025-05-01, 211 day") as e:
+        features.stage_features(small, "r", AS_OF, 120, 2, 0.3, fit_btyd=False)
+    assert "shorter --horizon-days" in str(e.value)
+    assert not small.list_tables("FEATURES", "STG_")  # nothing staged is left behind
+    staging = features.stage_features(small, "r", AS_OF, 30, 2, 0.3, fit_btyd=False)
+    assert small.row_count(staging.labels) > 0  # a 30-day horizon fits in the same log
+
+
 def test_appending_future_data_does_not_change_features_at_t(wh, portfolio):
     customers, files = split_portfolio(str(portfolio))
     for f in customers:
