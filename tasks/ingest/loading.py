@@ -404,12 +404,29 @@ def check_load(
     )
 
 
+# The policy keys (lifeline.toml, [ingest]) that move each raw-gate bound.
+POLICY_KEYS = {
+    "AMOUNT": "min_amount, max_amount, amount_outlier_share",
+    "TXN_TS": "earliest_date, max_future_days",
+    "STATUS": "statuses",
+    "CHANNEL": "channels",
+}
+
+
 def gate_load(wh: Warehouse, result: quality.SuiteResult, uri: str, run_id: str) -> None:
-    """The raw gate's verdict on one load, before anything is published; raises naming it."""
+    """The raw gate's verdict on one load, before anything is published; raises naming it.
+
+    When a policy bound failed the file, the message names the keys that move it.
+    """
     try:
         quality.enforce_result(wh, result, run_id)
     except quality.QualityGateError as exc:
-        raise LoadRejectedError(f"{uri}: rejected by the raw gate: {exc.checks}") from None
+        keys = [POLICY_KEYS[r.column] for r in result.blocking if r.column in POLICY_KEYS]
+        hint = f" (if these are genuine, widen [ingest] {'; '.join(keys)} in lifeline.toml"
+        if "statuses" in keys:  # widening alone would count none of those rows as purchases
+            hint += "; only 'approved' is a purchase: leave a column of other statuses unmapped"
+        message = f"{uri}: rejected by the raw gate: {exc.checks}{hint + ')' if keys else ''}"
+        raise LoadRejectedError(message) from None
 
 
 @contextmanager

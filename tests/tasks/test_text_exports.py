@@ -182,3 +182,20 @@ def test_a_nan_time_names_its_row(wh, tmp_path):
     pq.write_table(table, path)
     with pytest.raises(IngestError, match="row 2: column txn_ts is not a recognised date/time"):
         ingest_transaction_file(wh, str(path), MAP, "r")
+
+
+@pytest.mark.parametrize(
+    ("row", "keys"),
+    [
+        ("A,1997-01-01,5000000,approved", "min_amount, max_amount, amount_outlier_share"),
+        ("A,1850-01-01,5,approved", "earliest_date, max_future_days"),
+        ("A,1997-01-01,5,completed", "statuses in lifeline.toml; only 'approved' is a purchase"),
+    ],
+)
+def test_a_policy_rejection_names_the_keys_that_move_its_bound(wh, tmp_path, row, keys):
+    path = tmp_path / "odd.csv"
+    path.write_text(f"cust,date,value,st\n{row}\n")
+    mapping = {**MAP, "status": "st"}
+    with pytest.raises(IngestError, match="rejected by the raw gate") as caught:
+        ingest_transaction_file(wh, str(path), mapping, "r", max_ts="2026-01-01")
+    assert f"widen [ingest] {keys}" in str(caught.value)
