@@ -47,6 +47,20 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def check_local_source(source: str) -> None:
+    """Fail at once, before Prefect starts, when a local source has no files or an unknown kind."""
+    if source == "synthetic" or "://" in source:
+        return  # object stores are listed inside the flow, with its retries
+    from tasks.ingest import IngestError, file_kind, split_portfolio
+
+    try:
+        customers, transactions = split_portfolio(source)
+        for path in [*customers, *transactions]:
+            file_kind(path)
+    except IngestError as exc:
+        fail(str(exc))
+
+
 def use_home(home: Path | None) -> None:
     """Make --home visible to the flows (they read settings from the environment)."""
     if home is not None:
@@ -268,6 +282,7 @@ def run(
         transactions=transactions,
         seed=seed,
     )
+    check_local_source(source)
     use_home(home)
     from flows.pipeline import customer_ml_pipeline
 
@@ -313,6 +328,7 @@ def ingest_cmd(
         date_format=date_format,
         order_lines=order_lines,
     )
+    check_local_source(source)
     use_home(home)
     from flows.ingest import ingest_flow
 

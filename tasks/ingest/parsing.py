@@ -52,7 +52,8 @@ def resolve_columns(
             hint = f" (mapped from {wanted!r})" if role in mapping else ""
             raise IngestError(
                 f"{path}: missing required column {wanted!r} for {role}{hint}; "
-                f"file has {', '.join(available)}"
+                f"file has {', '.join(available)}: name it with --column {role}=NAME "
+                "(parameter columns)"
             )
         resolved[role] = actual
     return resolved

@@ -18,6 +18,8 @@ from flows.cli import app
         (["run", "--column", "colour=x"], "unknown column role 'colour'"),
         (["train", "--trainer", "sagemkr"], "--trainer must be one of"),
         (["score", "--as-of", "2025-13-01"], "--as-of must be a date"),
+        (["run", "--source", "no/such/log.csv"], "no/such/log.csv: no files found"),
+        (["ingest", "no/such/folder"], "no/such/folder: no files found"),
     ],
 )
 def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
@@ -28,6 +30,21 @@ def test_bad_input_is_one_line_and_writes_nothing(tmp_path, args, message):
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
     assert "Traceback" not in result.output
     assert not home.exists()
+
+
+def test_a_local_file_of_unknown_kind_fails_before_prefect_starts(tmp_path, monkeypatch):
+    import flows.cli
+
+    (tmp_path / "drop").mkdir()
+    (tmp_path / "drop" / "log.csv").write_text("cust,date,value\n")
+    (tmp_path / "drop" / "notes.docx").write_text("minutes")
+    monkeypatch.setattr(flows.cli, "run_flow", lambda *a: pytest.fail("the flow started"))
+    result = CliRunner().invoke(app, ["ingest", str(tmp_path / "drop")])
+    assert result.exit_code == 2
+    assert result.stderr.strip() == (
+        f"error: {tmp_path}/drop/notes.docx: not a CSV or Parquet file "
+        "(expected .csv, .tsv or .txt, optionally .gz, or .parquet)"
+    )
 
 
 def test_generate_writes_a_portfolio(tmp_path):
