@@ -247,6 +247,15 @@ def test_s3_ingest_downloads_only_new_or_changed_objects(wh, s3, downloads):
     assert statuses["STATUS"].tolist() == ["duplicate", "loaded", "loaded", "loaded"]
 
 
+def test_an_s3_export_in_utf16_loads_and_errors_name_the_object(wh, s3, downloads):
+    text = LOG.replace(",", "\t").replace("\n", "\r\n")
+    s3.put_object(Bucket="landing", Key="exports/excel.txt", Body=text.encode("utf-16"))
+    assert s3_ingest(wh).rows_loaded == 4
+    s3.put_object(Bucket="landing", Key="exports/z.csv", Body=b"cust,date,value\nA,1997\n")
+    with pytest.raises(IngestError, match="^s3://landing/exports/z.csv: line 2 has 2 fields"):
+        s3_ingest(wh)
+
+
 def test_s3_portfolio_loads_customer_files_too(wh, s3, downloads):
     s3.put_object(Bucket="landing", Key="p/customers/c.csv", Body=b"customer_id,state\nA1,TX\n")
     s3.put_object(Bucket="landing", Key="p/transactions/t.csv", Body=LOG.encode())
