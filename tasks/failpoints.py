@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 ENV = "LIFELINE_FAILPOINT"
 # Every point on a write path, in run order; the crash harness kills at each of them.
@@ -26,7 +27,11 @@ class FailpointError(RuntimeError):
 
 
 def failpoint(name: str) -> None:
-    """SIGKILL this process (or raise, with `NAME:raise`) when LIFELINE_FAILPOINT names NAME."""
+    """SIGKILL this process when LIFELINE_FAILPOINT names NAME.
+
+    `NAME:raise` raises instead; `NAME:sleep=S` holds the run there for S seconds (a run
+    that is still going when the next one starts, without a race on its natural length).
+    """
     spec = os.environ.get(ENV)
     if not spec:
         return
@@ -35,4 +40,7 @@ def failpoint(name: str) -> None:
         return
     if action == "raise":
         raise FailpointError(f"failpoint {name} fired")
+    if action.startswith("sleep="):
+        time.sleep(float(action.removeprefix("sleep=")))
+        return
     os.kill(os.getpid(), signal.SIGKILL)

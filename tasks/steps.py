@@ -8,6 +8,7 @@ whole piece of work; a step only orders units, gates staging before publishing a
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ def run_session(
 
         check_credentials(settings)
     with publish_lock(settings, run_id):
-        wh = open_warehouse(settings)
+        wh = open_when_free(settings)
         drop_stale_staging(wh)  # a killed run's leftovers; safe: we hold the publish lock
         log = RunLog(flow_name, run_id, params.record() | {"policy": policy.record()})
         try:
@@ -107,6 +108,25 @@ def run_session(
             record_run(wh, log, "COMPLETED")
         finally:
             wh.close()
+
+
+# Under the publish lock no other run writes; the DuckDB file may still be open for a moment
+# in another process (a starting run's doctor check, a dashboard read).
+BUSY_WAIT_S = 60.0
+
+
+def open_when_free(settings: LifelineSettings, wait_s: float = BUSY_WAIT_S) -> Warehouse:
+    """Open the warehouse, waiting up to WAIT_S while another process briefly holds the file."""
+    from tasks.warehouse.duckdb import WarehouseBusyError
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return open_warehouse(settings)
+        except WarehouseBusyError as exc:
+            if time.monotonic() >= deadline:
+                raise WarehouseBusyError(f"{exc}; nothing was written by this run") from None
+            time.sleep(0.5)
 
 
 class DriftDetectedError(RuntimeError):

@@ -413,7 +413,11 @@ def test_three_days_of_schedules_then_the_faults_an_operator_meets(rehearsal):
         # features fire. The ingest is configured to fail fast, the features to wait.
         faults = "Thu faults"
         retrain_started = time.monotonic()
-        retrain = state.start("weekly-retrain")
+        # Held for a minute once its features are staged (under the publish lock), so the
+        # ingest meets the lock whatever the machine's speed.
+        retrain = state.start(
+            "weekly-retrain", LIFELINE_FAILPOINT="features.after_staging:sleep=60"
+        )
         wait_running(retrain.id)
         lock = state.warehouse.parent / "locks" / "publish.lock"
         deadline = time.monotonic() + 300

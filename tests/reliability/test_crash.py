@@ -70,3 +70,16 @@ def test_sigkill_at_random_moments(homes, portfolio, tmp_path, step):
         proc.communicate(timeout=600)
         check_trial(homes, step, home, portfolio)
         shutil.rmtree(home)
+
+
+def test_a_failpoint_raises_or_holds_the_run_as_asked(monkeypatch):
+    from tasks.failpoints import ENV, FailpointError, failpoint
+
+    monkeypatch.setenv(ENV, "features.after_staging:raise")
+    failpoint("ingest.before_publish")  # another point: nothing happens
+    with pytest.raises(FailpointError, match="features.after_staging"):
+        failpoint("features.after_staging")
+    monkeypatch.setenv(ENV, "features.after_staging:sleep=0.3")
+    started = time.monotonic()
+    failpoint("features.after_staging")
+    assert time.monotonic() - started >= 0.3  # held there, then carried on

@@ -167,3 +167,45 @@ def test_a_warehouse_busy_with_another_run_is_not_a_setup_failure(tmp_path):
         holder.kill()
         holder.wait()
     assert verdicts(run_checks("local"))["warehouse"][0]  # free again: opened and checked
+
+
+BRIEF_HOLDER = """
+import sys, time
+from tasks.settings import load_settings
+from tasks.warehouse import open_warehouse
+
+with open_warehouse(load_settings()):
+    print("holding", flush=True)
+    time.sleep(float(sys.argv[1]))
+"""
+
+
+def test_a_file_held_for_a_moment_without_the_lock_is_waited_for_not_a_setup_failure(tmp_path):
+    """Two runs starting together: one's doctor check holds DuckDB while the other's looks."""
+    import os
+    import subprocess
+    import sys
+
+    from tasks.steps import open_when_free
+    from tasks.warehouse.duckdb import WarehouseBusyError
+
+    def hold(seconds: float) -> subprocess.Popen:
+        holder = subprocess.Popen(
+            [sys.executable, "-c", BRIEF_HOLDER, str(seconds)],
+            stdout=subprocess.PIPE,
+            text=True,
+            env=os.environ.copy(),
+        )
+        assert holder.stdout.readline().strip() == "holding"
+        return holder
+
+    holder = hold(3)
+    try:
+        ok, line = verdicts(run_checks("local"))["warehouse"]
+        assert ok and "open in another process for a moment" in line
+        with pytest.raises(WarehouseBusyError, match="nothing was written by this run"):
+            open_when_free(load_settings(), wait_s=0)
+        open_when_free(load_settings(), wait_s=60).close()  # opened once the holder let go
+    finally:
+        holder.kill()
+        holder.wait()
