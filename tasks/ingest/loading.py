@@ -421,11 +421,15 @@ def gate_load(wh: Warehouse, result: quality.SuiteResult, uri: str, run_id: str)
     try:
         quality.enforce_result(wh, result, run_id)
     except quality.QualityGateError as exc:
+        message = f"{uri}: rejected by the raw gate: {exc.checks}"
         keys = [POLICY_KEYS[r.column] for r in result.blocking if r.column in POLICY_KEYS]
-        hint = f" (if these are genuine, widen [ingest] {'; '.join(keys)} in lifeline.toml"
-        if "statuses" in keys:  # widening alone would count none of those rows as purchases
-            hint += "; only 'approved' is a purchase: leave a column of other statuses unmapped"
-        message = f"{uri}: rejected by the raw gate: {exc.checks}{hint + ')' if keys else ''}"
+        if keys:
+            # Widening the statuses alone would count none of those rows as purchases.
+            status = "; only 'approved' is a purchase: leave a column of other statuses unmapped"
+            extra = status if "statuses" in keys else ""
+            message += (
+                f" (if these are genuine, widen [ingest] {'; '.join(keys)} in lifeline.toml{extra})"
+            )
         raise LoadRejectedError(message) from None
 
 

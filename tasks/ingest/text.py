@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from tasks.ingest.errors import IngestError
-from tasks.warehouse.delimited import DELIMITERS, header_line, open_bytes
+from tasks.warehouse.delimited import DELIMITERS, header_line, is_gzip, open_bytes
 
 CHUNK = 1 << 20
 BOMS = (
@@ -139,7 +139,7 @@ def readable_text(path: str, uri: str) -> Iterator[tuple[str, list[str]]]:
         yield path, []
         return
     with tempfile.TemporaryDirectory(prefix="lifeline-text-") as tmp:
-        copy = Path(tmp) / (Path(path).name.removesuffix(".gz").removesuffix(".GZ"))
+        copy = Path(tmp) / (Path(path).stem if is_gzip(path) else Path(path).name)
         write_clean_copy(path, uri, shape, copy)
         yield str(copy), shape.notes(uri)
 

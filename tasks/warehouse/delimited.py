@@ -49,17 +49,17 @@ def header_fields(head: bytes) -> tuple[list[str], str]:
     return next(csv.reader([line], delimiter=delimiter), []), delimiter
 
 
-def ragged_line(path: str, uri: str, delimiter: str) -> str | None:
+def ragged_line(path: str, delimiter: str) -> str | None:
     """The first row whose field count differs from the header's, as one line; None if none."""
     with io.TextIOWrapper(open_bytes(path), "utf-8-sig", "replace", newline="") as fh:
         reader = csv.reader(fh, delimiter=delimiter)
         header = next(reader, None)
         if not header:
-            return f"{uri}: the file is empty"
+            return f"{path}: the file is empty"
         for row in reader:
             if row and len(row) != len(header):
                 return (
-                    f"{uri}: line {reader.line_num} has {len(row)} fields, "
+                    f"{path}: line {reader.line_num} has {len(row)} fields, "
                     f"the header has {len(header)}"
                 )
     return None

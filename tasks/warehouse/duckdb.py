@@ -140,6 +140,7 @@ class DuckDBWarehouse(Warehouse):
         """A temporary view over the file: DuckDB reads it in place, no copy."""
         view = f"lifeline_stage_{uuid.uuid4().hex[:12]}"
         literal = "'" + str(path).replace("'", "''") + "'"
+        delimiter = None
         if kind == "parquet":
             body = (
                 f"SELECT *, file_row_number + 1 AS source_row FROM read_parquet({literal}, "
@@ -160,12 +161,12 @@ class DuckDBWarehouse(Warehouse):
             self.con.execute(f"CREATE TEMP VIEW {view} AS {body}")
             described = self.con.execute(f"DESCRIBE SELECT * FROM {view}").fetchall()
         except duckdb.Error as exc:
-            raise FileReadError(unreadable(path, kind, exc)) from None
+            raise FileReadError(unreadable(path, kind, exc, delimiter)) from None
         dtypes = {row[0]: engine_type(row[1]) for row in described if row[0] != "source_row"}
         try:
             yield view, dtypes
         except duckdb.Error as exc:
-            raise FileReadError(unreadable(path, kind, exc)) from None
+            raise FileReadError(unreadable(path, kind, exc, delimiter)) from None
         finally:
             self.con.execute(f"DROP VIEW IF EXISTS {view}")
 
@@ -202,10 +203,7 @@ class DuckDBWarehouse(Warehouse):
         return f"DuckDB file {self.path}"
 
 
-def unreadable(path: str, kind: str, exc: Exception) -> str:
+def unreadable(path: str, kind: str, exc: Exception, delimiter: str | None) -> str:
     """One line on why DuckDB could not read PATH: a ragged CSV row by number, else its error."""
-    if kind == "csv":
-        ragged = ragged_line(path, path, sniff_delimiter(path))
-        if ragged:
-            return ragged
-    return f"{path}: cannot read as {kind}: {first_line(exc)}"
+    ragged = ragged_line(path, delimiter) if delimiter else None
+    return ragged or f"{path}: cannot read as {kind}: {first_line(exc)}"

@@ -116,8 +116,8 @@ class SnowflakeWarehouse(Warehouse):
         if self.reads_in_place(path):
             stage, url = self.landing  # type: ignore[misc]
             location = f"@{stage}/{path[len(url) :]}"
-            header = read_s3_header(path) if kind == "csv" else ([], ",")
-            yield from _copied_file(self, location, kind, *header)
+            names, delimiter = read_s3_header(path) if kind == "csv" else ([], ",")
+            yield from _copied_file(self, location, kind, names, delimiter)
         else:
             yield from _put_file(self, path, kind)
 
@@ -213,12 +213,13 @@ def _put_file(wh: SnowflakeWarehouse, path: str, kind: str) -> Iterator[tuple[st
     literal = str(path).replace("'", "\\'")
     cur.execute(f"CREATE TEMPORARY STAGE IF NOT EXISTS {INGEST_STAGE}")
     cur.execute(f"PUT 'file://{literal}' {location} AUTO_COMPRESS=TRUE OVERWRITE=TRUE")
-    header: tuple[list[str], str] = ([], ",")
+    names: list[str] = []
+    delimiter = ","
     if kind == "csv":
         with open_bytes(path) as fh:
-            header = header_fields(fh.read(64 * 1024))
+            names, delimiter = header_fields(fh.read(64 * 1024))
     try:
-        yield from _copied_file(wh, location, kind, *header)
+        yield from _copied_file(wh, location, kind, names, delimiter)
     finally:
         cur.execute(f"REMOVE {location}")
 
