@@ -338,6 +338,8 @@ def ingest_cmd(
         f"({counts['files_skipped']} already loaded); RAW.TRANSACTIONS has "
         f"{counts['raw_transactions']:,} rows"
     )
+    for warning in counts.get("warnings", []):
+        typer.echo(f"  warning  {warning}")
 
 
 @app.command()

@@ -223,7 +223,7 @@ def ingest_step(run: StepRun, p: IngestParams) -> dict[str, Any]:
         "customers_loaded": report.customers_loaded,
         "raw_transactions": wh.row_count("RAW.TRANSACTIONS"),
     }
-    return log.counts
+    return log.counts | {"warnings": list(report.warnings)}
 
 
 def features_step(run: StepRun, p: FeatureParams, as_of: dt.date) -> dict[str, Any]:

@@ -6,7 +6,7 @@ import math
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import pandas as pd
 
@@ -14,6 +14,7 @@ from tasks import progress, quality
 from tasks.failpoints import failpoint
 from tasks.identifiers import quote_identifier
 from tasks.ingest.errors import IngestError
+from tasks.ingest.layouts import Fit, amount_layouts, date_layouts
 from tasks.ingest.parsing import MAX_AMOUNT, parsed_select, quote_source_column, resolve_columns
 from tasks.ingest.sources import content_hash, file_kind, local_copy, split_portfolio
 from tasks.ingest.text import readable_text
@@ -128,19 +129,60 @@ ROW_CHECKS = {
 }
 
 
+@dataclass(frozen=True)
+class Reading:
+    """How a file's rows are read: its staged relation, columns, their types, the layouts."""
+
+    staged: str
+    cols: Mapping[str, str | None]
+    dtypes: Mapping[str, str]
+    date_format: str | None = None
+    amount_layout: str | None = None
+    order_lines: bool = False
+
+    def parsed_select(self) -> str:
+        """The SELECT of typed RAW.TRANSACTIONS rows read this way."""
+        return parsed_select(
+            self.staged,
+            self.cols,
+            self.dtypes,
+            self.date_format,
+            self.order_lines,
+            self.amount_layout,
+        )
+
+    def with_fit(self, fit: Fit) -> Reading:
+        """This reading with FIT's one layout for its column."""
+        if fit.role == "txn_ts":
+            return replace(self, date_format=fit.layouts[0])
+        return replace(self, amount_layout=fit.layouts[0])
+
+    def is_text(self, role: str) -> bool:
+        """Whether ROLE's column arrived as text (CSV, or strings in Parquet)."""
+        column = self.cols.get(role)
+        return bool(column) and self.dtypes.get(column) not in ("number", "datetime", "datetime_tz")
+
+
+class ReadAgain(Exception):  # noqa: N818 (an instruction to the loader, not an error)
+    """The file's text fits one other layout: read it again with it, with a warning."""
+
+    def __init__(self, fit: Fit) -> None:
+        super().__init__(fit.layouts[0])
+        self.fit = fit
+
+
 def check_rows(
     wh: Warehouse,
     stats: Mapping[str, object],
     staging: str,
     path: str,
     max_ts: str,
-    staged: str = "",
-    cols: Mapping[str, str | None] | None = None,
-    date_format: str | None = None,
+    reading: Reading | None = None,
 ) -> FileCheck:
     """Fail with file, row and column for the first unusable row; else the file's stats.
 
     STATS are the ROW_CHECKS over STAGING; the offending raw value is fetched only on failure.
+    Raises ReadAgain when the offending column's text fits exactly one known layout.
     """
     if int(stats["n"]) == 0:
         raise IngestError(f"{path}: the file has no data rows")
@@ -154,20 +196,17 @@ def check_rows(
         if not pd.isna(stats[key]):
             row = int(stats[key])
             value = ""
-            if value_role and staged and cols and cols.get(value_role):
+            if value_role and reading and reading.cols.get(value_role):
                 raw = wh.scalar(
-                    f"SELECT CAST({quote_source_column(cols[value_role])} AS VARCHAR) "
-                    f"FROM {staged} WHERE source_row = :r",
+                    f"SELECT CAST({quote_source_column(reading.cols[value_role])} AS VARCHAR) "
+                    f"FROM {reading.staged} WHERE source_row = :r",
                     {"r": row},
                 )
                 value = f" (value {raw!r})"
                 if key == "bad_amount" and too_large(raw):
                     what = f"is beyond what NUMBER(18, 2) holds (+-{MAX_AMOUNT:.0e})"
-                if key == "bad_ts" and not date_format:
-                    value += (
-                        "; give its layout as --date-format (parameter date_format), "
-                        "e.g. MM/DD/YYYY"
-                    )
+                elif key in ("bad_ts", "bad_amount") and raw is not None:
+                    value += other_layouts(wh, reading, role, str(raw))
             raise IngestError(f"{path}: row {row}: column {role} {what}{value}")
     if int(stats["dup_ids"]):
         duplicates = int(
@@ -178,6 +217,29 @@ def check_rows(
         if duplicates:
             raise IngestError(f"{path}: {duplicates} duplicate transaction ids in the file")
     return FileCheck(int(stats["n"]), str(stats["min_id"]), str(stats["max_id"]))
+
+
+DATE_HINT = "give its layout as --date-format (parameter date_format)"
+
+
+def other_layouts(wh: Warehouse, reading: Reading, role: str, raw: str) -> str:
+    """Raise ReadAgain when ROLE's text fits one other layout; else the error's hint."""
+    column = quote_source_column(str(reading.cols[role]))
+    if role == "txn_ts" and reading.date_format:
+        return ""
+    if role == "txn_ts" and reading.is_text(role):
+        fit = date_layouts(wh, reading.staged, column, raw)
+        if len(fit.layouts) == 1:
+            raise ReadAgain(fit)
+        if fit.layouts:
+            return f"; it reads as {' or as '.join(fit.layouts)}: {DATE_HINT}"
+    if role == "txn_ts":
+        return f"; {DATE_HINT}, e.g. MM/DD/YYYY"
+    if reading.amount_layout is None and reading.is_text(role):
+        fit = amount_layouts(wh, reading.staged, column, raw)
+        if fit.layouts:
+            raise ReadAgain(fit)
+    return ""
 
 
 def too_large(raw: object) -> bool:
@@ -444,6 +506,34 @@ def timed(report: IngestReport | None) -> Iterator[None]:
             report.check_seconds += time.perf_counter() - start
 
 
+def read_checked(
+    wh: Warehouse,
+    reading: Reading,
+    load_id: str,
+    uri: str,
+    run_id: str,
+    gate: tuple[str, Mapping[str, object]],
+    version: str | None,
+    report: IngestReport | None,
+) -> int | tuple[str, quality.SuiteResult, FileCheck]:
+    """Publish a clean file in place (rows), or stage and check it: (staging, gate, stats)."""
+    parsed = reading.parsed_select()
+    if wh.gates_in_place:
+        rows = publish_in_place(wh, parsed, load_id, uri, run_id, gate, version, report)
+        if rows is not None:
+            return rows
+    max_ts, gate_parameters = gate
+    staging = stage_load(wh, parsed)
+    try:
+        with timed(report):
+            result = check_load(wh, staging, max_ts, gate_parameters)
+            check = check_rows(wh, result.extra, staging, uri, max_ts, reading)
+    except BaseException:
+        wh.drop_table(staging)
+        raise
+    return staging, result, check
+
+
 def ingest_transaction_file(
     wh: Warehouse,
     uri: str,
@@ -464,7 +554,7 @@ def ingest_transaction_file(
     to RAW and is recorded in the manifest as rejected, with the reason.
     Returns (rows inserted, rows already present).
     """
-    gate_parameters = (policy or IngestPolicy()).gate_parameters(max_ts)
+    gate = (max_ts, (policy or IngestPolicy()).gate_parameters(max_ts))
     with new_file(wh, uri, "transactions", run_id, version) as found:
         if found is None:
             return None
@@ -475,18 +565,20 @@ def ingest_transaction_file(
         try:
             with wh.staged_file(path, kind) as (staged, dtypes):
                 cols = resolve_columns(list(dtypes), mapping, uri, order_lines)
-                parsed = parsed_select(staged, cols, dtypes, date_format, order_lines)
-                if wh.gates_in_place:
-                    gate = (max_ts, gate_parameters)
-                    rows = publish_in_place(wh, parsed, load_id, uri, run_id, gate, version, report)
-                    if rows is not None:
-                        return rows, 0
-                staging = stage_load(wh, parsed)
-                with timed(report):
-                    result = check_load(wh, staging, max_ts, gate_parameters)
-                    check = check_rows(
-                        wh, result.extra, staging, uri, max_ts, staged, cols, date_format
-                    )
+                reading = Reading(staged, cols, dtypes, date_format, order_lines=order_lines)
+                while True:  # once more per layout found (dates, amounts): at most twice
+                    try:
+                        outcome = read_checked(
+                            wh, reading, load_id, uri, run_id, gate, version, report
+                        )
+                        break
+                    except ReadAgain as again:
+                        reading = reading.with_fit(again.fit)
+                        if report is not None:
+                            report.warnings.append(again.fit.note(uri))
+                if isinstance(outcome, int):
+                    return outcome, 0
+                staging, result, check = outcome
         except (IngestError, FileReadError) as exc:  # unreadable or unusable: nothing written
             if staging:
                 wh.drop_table(staging)

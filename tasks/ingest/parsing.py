@@ -69,19 +69,40 @@ def timestamp_expr(column: str, dtype: str, date_format: str | None) -> str:
         return f"CAST(CONVERT_TIMEZONE('UTC', {column}) AS TIMESTAMP_NTZ)"
     if dtype == "datetime":
         return f"CAST({column} AS TIMESTAMP_NTZ)"
-    text = f"TRIM(CAST({column} AS VARCHAR))"
     if dtype == "number" and not date_format:
-        # Whole eight-digit numbers are YYYYMMDD (as in text); others are Unix times, in
-        # seconds, milliseconds, microseconds or nanoseconds by magnitude (Snowflake's rule).
-        # NaN, infinities and numbers past BIGINT are NULL: the row checks name the row.
-        digits = f"CAST(CAST({column} AS BIGINT) AS VARCHAR)"
-        # (Stated positively: DuckDB folds a negated test away on NaN-blind Parquet statistics.)
-        return (
-            f"CASE WHEN {column} - {column} = 0 AND ABS({column}) < 9e18 THEN CASE "
-            f"WHEN {column} BETWEEN 10000101 AND 99991231 AND {column} = FLOOR({column}) "
-            f"THEN {text_timestamp(digits, None)} ELSE {epoch_timestamp(column)} END END"
-        )
-    return text_timestamp(text, date_format)
+        return number_timestamp(column)
+    return text_timestamp(f"TRIM(CAST({column} AS VARCHAR))", date_format)
+
+
+# Below this a number is a spreadsheet serial day (Excel, Sheets, Lotus: days since
+# 1899-12-30), not a Unix time: 100,000 seconds after 1970 is still 2 January 1970.
+SERIAL_DAYS_BELOW = 100_000
+
+
+def number_timestamp(value: str) -> str:
+    """Snowflake SQL for a numeric time VALUE, told by its size and digits.
+
+    Whole eight- and fourteen-digit numbers are YYYYMMDD and YYYYMMDDHHMISS (as in text),
+    numbers below SERIAL_DAYS_BELOW are spreadsheet serial days, others are Unix times in
+    seconds, milliseconds, microseconds or nanoseconds by magnitude (Snowflake's rule). NaN,
+    infinities and numbers past BIGINT are NULL: the row checks name the row.
+    """
+    digits = f"CAST(CAST({value} AS BIGINT) AS VARCHAR)"
+    whole = f"{value} = FLOOR({value})"
+    serial = (
+        f"DATEADD(SECOND, CAST(ROUND({value} * 86400) AS BIGINT), "
+        "CAST('1899-12-30' AS TIMESTAMP_NTZ))"
+    )
+    # (Stated positively: DuckDB folds a negated test away on NaN-blind Parquet statistics.)
+    return (
+        f"CASE WHEN {value} - {value} = 0 AND ABS({value}) < 9e18 THEN CASE "
+        f"WHEN {value} BETWEEN 10000101 AND 99991231 AND {whole} "
+        f"THEN TRY_TO_TIMESTAMP({digits}, 'YYYYMMDD') "
+        f"WHEN {value} BETWEEN 10000101000000 AND 99991231235959 AND {whole} "
+        f"THEN TRY_TO_TIMESTAMP({digits}, 'YYYYMMDDHH24MISS') "
+        f"WHEN {value} > 0 AND {value} < {SERIAL_DAYS_BELOW} THEN {serial} "
+        f"ELSE {epoch_timestamp(value)} END END"
+    )
 
 
 def epoch_timestamp(column: str) -> str:
@@ -99,14 +120,18 @@ def epoch_timestamp(column: str) -> str:
 
 
 def text_timestamp(text: str, date_format: str | None) -> str:
-    """Snowflake SQL that parses the text TEXT into TIMESTAMP_NTZ, or NULL when it cannot."""
+    """Snowflake SQL that parses the text TEXT into TIMESTAMP_NTZ, or NULL when it cannot.
+
+    Without a format: ISO 8601 (with an offset or Z: converted to UTC), and numbers read as
+    number_timestamp reads them.
+    """
     if date_format:
         fmt = date_format.replace("'", "")
         return f"TRY_TO_TIMESTAMP({text}, '{fmt}')"
-    # Digit-only strings are YYYYMMDD (Snowflake would read them as epoch seconds otherwise).
     iso = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
     return (
-        f"CASE WHEN REGEXP_LIKE({text}, '[0-9]{{8}}') THEN TRY_TO_TIMESTAMP({text}, 'YYYYMMDD') "
+        f"CASE WHEN REGEXP_LIKE({text}, '-?[0-9]+([.][0-9]+)?') "
+        f"THEN {number_timestamp(f'TRY_CAST({text} AS DOUBLE)')} "
         f"WHEN REGEXP_LIKE({text}, '{iso}.*([+-][0-9]{{2}}:?[0-9]{{2}}|Z)') "
         f"THEN CAST(CONVERT_TIMEZONE('UTC', TRY_CAST({text} AS TIMESTAMP_TZ)) AS TIMESTAMP_NTZ) "
         f"WHEN REGEXP_LIKE({text}, '{iso}.*') "
@@ -123,19 +148,44 @@ def trimmed(text: str) -> str:
     return f"CASE WHEN {text} LIKE ' %' OR {text} LIKE '% ' THEN TRIM({text}) ELSE {text} END"
 
 
-def amount_expr(column: str, dtype: str) -> str:
+# Text amounts as spreadsheets and accounting exports write them: digit grouping and the
+# decimal mark, keyed by how they write 1234.56: (the full-match pattern, group, decimal).
+AMOUNT_LAYOUTS = {
+    "1,234.56": ("-?([0-9]{1,3}(,[0-9]{3})+|[0-9]+)([.][0-9]+)?", ",", "."),
+    "1.234,56": ("-?([0-9]{1,3}([.][0-9]{3})+|[0-9]+)(,[0-9]+)?", ".", ","),
+}
+# Around the number: currency signs and codes, spaces (also no-break), Swiss apostrophes.
+AMOUNT_NOISE = "[ \u00a0$\u20ac\u00a3\u00a5\u20b9''\u2019]|^[A-Z]{3}|[A-Z]{3}$"
+
+
+def amount_expr(column: str, dtype: str, amount_layout: str | None = None) -> str:
     """Snowflake SQL that parses COLUMN into a number, or NULL when it cannot.
 
     NaN, infinities and amounts RAW's NUMBER(18, 2) cannot hold are NULL too, so the row
-    checks name the row instead of the cast failing the whole read.
+    checks name the row instead of the cast failing the whole read. AMOUNT_LAYOUT (a key
+    of AMOUNT_LAYOUTS) reads text written with grouping, decimal commas or currency signs.
     """
     if dtype == "number":
         value = f"CAST({column} AS DOUBLE)"
+    elif amount_layout:
+        value = layout_number(f"TRIM(CAST({column} AS VARCHAR))", amount_layout)
     else:
         value = f"TRY_CAST(TRIM(CAST({column} AS VARCHAR)) AS DOUBLE)"
     # x - x = 0 fails for NaN and infinities. ABS alone would do in both engines, but
     # DuckDB folds it away when Parquet statistics (which leave NaN out) say it holds.
     return f"IFF({value} - {value} = 0 AND ABS({value}) < {MAX_AMOUNT:.0e}, {value}, NULL)"
+
+
+def layout_number(text: str, layout: str) -> str:
+    """Snowflake SQL for the number TEXT writes in LAYOUT, or NULL when it does not fit it.
+
+    Currency signs and codes and spaces are dropped; accounting parentheses mean minus.
+    """
+    pattern, group, decimal = AMOUNT_LAYOUTS[layout]
+    bare = f"REGEXP_REPLACE({text}, '{AMOUNT_NOISE}', '')"
+    signed = f"IFF({bare} LIKE '(%)', '-' || SUBSTR({bare}, 2, LENGTH({bare}) - 2), {bare})"
+    number = f"REPLACE(REPLACE({signed}, '{group}', ''), '{decimal}', '.')"
+    return f"IFF(REGEXP_LIKE({signed}, '{pattern}'), TRY_CAST({number} AS DOUBLE), NULL)"
 
 
 def parsed_select(
@@ -144,6 +194,7 @@ def parsed_select(
     dtypes: Mapping[str, str],
     date_format: str | None,
     order_lines: bool = False,
+    amount_layout: str | None = None,
 ) -> str:
     """The SELECT that turns staged source rows into typed RAW.TRANSACTIONS columns.
 
@@ -154,7 +205,7 @@ def parsed_select(
     q = {role: quote_source_column(c) if c else None for role, c in cols.items()}
     cust = trimmed(f"CAST({q['customer_id']} AS VARCHAR)")
     ts = timestamp_expr(q["txn_ts"], dtypes[cols["txn_ts"]], date_format)
-    amount = amount_expr(q["amount"], dtypes[cols["amount"]])
+    amount = amount_expr(q["amount"], dtypes[cols["amount"]], amount_layout)
 
     def text(role: str, default: str) -> str:
         return f"CAST({q[role]} AS VARCHAR)" if q[role] else default

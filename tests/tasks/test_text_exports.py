@@ -10,7 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from tasks.ingest import IngestError, ingest_source, ingest_transaction_file, parse_mapping
+from tasks.ingest import (
+    IngestError,
+    IngestReport,
+    ingest_source,
+    ingest_transaction_file,
+    parse_mapping,
+)
 from tasks.ingest.text import LineEndings, inspect_text
 from tasks.warehouse.base import FileReadError
 
@@ -151,11 +157,70 @@ def test_inspection_finds_invalid_utf8_past_the_first_chunk(tmp_path):
 
 
 def test_an_unrecognised_date_says_how_to_name_its_layout(wh, tmp_path):
-    path = tmp_path / "us.csv"
-    path.write_text("cust,date,value\nA,01/02/1997,1\n")
-    with pytest.raises(IngestError, match="value '01/02/1997'.; give its layout as --date-format"):
+    path = tmp_path / "odd.csv"
+    path.write_text("cust,date,value\nA,the 2nd of January,1\n")
+    with pytest.raises(IngestError, match="value 'the 2nd of January'.; give its layout as --date"):
         ingest_transaction_file(wh, str(path), MAP, "r")
-    assert ingest_transaction_file(wh, str(path), MAP, "r", "MM/DD/YYYY") == (1, 0)
+
+
+def test_a_date_both_ways_round_asks_which(wh, tmp_path):
+    path = tmp_path / "us.csv"
+    path.write_text("cust,date,value\nA,01/02/1997,1\nB,03/04/1997,2\n")
+    with pytest.raises(IngestError, match="reads as MM/DD/YYYY or as DD/MM/YYYY: give its layout"):
+        ingest_transaction_file(wh, str(path), MAP, "r")
+    assert not wh.row_count("RAW.TRANSACTIONS")
+    assert ingest_transaction_file(wh, str(path), MAP, "r", "MM/DD/YYYY") == (2, 0)
+
+
+@pytest.mark.parametrize(
+    ("rows", "layout", "days"),
+    [
+        (["31/01/1997 10:00", "01/02/1997 09:30"], "DD/MM/YYYY HH24:MI", ["01-31", "02-01"]),
+        (["1/31/1997 1:05 PM", "2/1/1997 9:30 AM"], "MM/DD/YYYY HH12:MI AM", ["01-31", "02-01"]),
+        (["31.01.1997", "01.02.1997"], "DD.MM.YYYY", ["01-31", "02-01"]),
+        (["31-Jan-1997", "01-Feb-1997"], "DD-MON-YYYY", ["01-31", "02-01"]),
+    ],
+)
+def test_a_date_layout_every_value_fits_is_read_with_a_warning(wh, tmp_path, rows, layout, days):
+    path = tmp_path / "dates.csv"
+    path.write_text("cust,date,value\n" + "".join(f"A,{d},1\n" for d in rows))
+    report = IngestReport()
+    assert ingest_transaction_file(wh, str(path), MAP, "r", report=report) == (2, 0)
+    times = wh.fetch_frame("SELECT txn_ts FROM raw.transactions ORDER BY 1")["TXN_TS"]
+    assert [t.strftime("%m-%d") for t in times] == days
+    assert report.warnings == [
+        f"{path}: column txn_ts read as {layout} (give --date-format to read it otherwise)"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("sep", "values", "layout", "amounts"),
+    [
+        (",", ['"$1,234.50"', "(12.00)", "7", "USD 3"], "1,234.56", [1234.5, -12, 7, 3]),
+        (";", ["1.234,50", "0,50", "€ 7", "-3,25"], "1.234,56", [1234.5, 0.5, 7, -3.25]),
+        (",", ['"1 234,50"', '"12,5"', "7", "3"], "1.234,56", [1234.5, 12.5, 7, 3]),
+        (",", ["1’234.50", "£12", "7", "3"], "1,234.56", [1234.5, 12, 7, 3]),
+    ],
+)
+def test_amounts_with_grouping_decimal_commas_or_currency_load(
+    wh, tmp_path, sep, values, layout, amounts
+):
+    path = tmp_path / "amounts.csv"
+    lines = [sep.join(["cust", "date", "value"])]
+    lines += [sep.join([f"C{i}", f"1997-01-0{i + 1}", v]) for i, v in enumerate(values)]
+    path.write_text("\n".join(lines) + "\n")
+    report = IngestReport()
+    assert ingest_transaction_file(wh, str(path), MAP, "r", report=report) == (4, 0)
+    assert [a for _, _, a in loaded_rows(wh)] == amounts
+    assert report.warnings == [f"{path}: column amount read as {layout}"]
+
+
+def test_one_bad_amount_among_decimal_commas_is_named_by_its_own_row(wh, tmp_path):
+    path = tmp_path / "eu.csv"
+    path.write_text("cust;date;value\nA;1997-01-01;1.234,50\nB;1997-01-02;n/a\nC;1997-01-03;0,5\n")
+    with pytest.raises(IngestError, match="row 2: column amount is not a number .value 'n/a'.$"):
+        ingest_transaction_file(wh, str(path), MAP, "r")
+    assert not wh.row_count("RAW.TRANSACTIONS")
 
 
 @pytest.mark.parametrize(
@@ -166,6 +231,8 @@ def test_an_unrecognised_date_says_how_to_name_its_layout(wh, tmp_path):
         [852076800000000000, 852163200000000000],  # nanoseconds
         [19970101, 19970102],  # YYYYMMDD as a number
         [19970101.0, 19970102.0],  # the same after a trip through pandas
+        [19970101103000, 19970102000000],  # YYYYMMDDHHMISS
+        [35431.4375, 35432.0],  # spreadsheet serial days (Excel, Sheets)
     ],
 )
 def test_numeric_times_are_epochs_or_yyyymmdd(wh, tmp_path, values):
@@ -174,6 +241,22 @@ def test_numeric_times_are_epochs_or_yyyymmdd(wh, tmp_path, values):
     assert ingest_transaction_file(wh, str(path), MAP, "r") == (2, 0)
     times = wh.fetch_frame("SELECT txn_ts FROM raw.transactions ORDER BY 1")["TXN_TS"]
     assert [str(t.date()) for t in times] == ["1997-01-01", "1997-01-02"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("35431.4375", "1997-01-01 10:30:00"),  # a spreadsheet serial day, as text
+        ("852114600", "1997-01-01 10:30:00"),  # Unix seconds, as text
+        ("19970101103000", "1997-01-01 10:30:00"),
+        ("19970101", "1997-01-01 00:00:00"),
+    ],
+)
+def test_numeric_times_in_text_read_as_numbers_do(wh, tmp_path, text, expected):
+    path = tmp_path / "times.csv"
+    path.write_text(f"cust,date,value\nA,{text},1\n")
+    assert ingest_transaction_file(wh, str(path), MAP, "r") == (1, 0)
+    assert str(wh.scalar("SELECT txn_ts FROM raw.transactions")) == expected
 
 
 def test_a_nan_time_names_its_row(wh, tmp_path):
