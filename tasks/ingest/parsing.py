@@ -188,6 +188,24 @@ def layout_number(text: str, layout: str) -> str:
     return f"IFF(REGEXP_LIKE({signed}, '{pattern}'), TRY_CAST({number} AS DOUBLE), NULL)"
 
 
+def customer_expr(column: str, dtype: str) -> str:
+    """Snowflake SQL for a customer id as text, whole numbers without a trailing '.0'.
+
+    pandas writes an integer id column with a gap as floats (17850.0), so one customer would
+    otherwise be two ids across files (and a CRM user searches for 17850). NaN is no id.
+    """
+    if dtype == "number":
+        whole = f"{column} = FLOOR({column}) AND ABS({column}) < 1e15"
+        return (
+            f"CASE WHEN {column} - {column} = 0 THEN IFF({whole}, "
+            f"CAST(CAST({column} AS BIGINT) AS VARCHAR), CAST({column} AS VARCHAR)) END"
+        )
+    text = trimmed(f"CAST({column} AS VARCHAR)")
+    # LIKE first: the pattern test then runs only on the rare ids that end in '.0'
+    point_zero = f"{text} LIKE '%.0' AND REGEXP_LIKE({text}, '[0-9]+[.]0')"
+    return f"IFF({point_zero}, LEFT({text}, LENGTH({text}) - 2), {text})"
+
+
 def parsed_select(
     staged: str,
     cols: Mapping[str, str | None],
@@ -203,7 +221,7 @@ def parsed_select(
     whole transaction unparsed, so the checks still name it.
     """
     q = {role: quote_source_column(c) if c else None for role, c in cols.items()}
-    cust = trimmed(f"CAST({q['customer_id']} AS VARCHAR)")
+    cust = customer_expr(q["customer_id"], dtypes[cols["customer_id"]])
     ts = timestamp_expr(q["txn_ts"], dtypes[cols["txn_ts"]], date_format)
     amount = amount_expr(q["amount"], dtypes[cols["amount"]], amount_layout)
 

@@ -282,3 +282,26 @@ def test_a_policy_rejection_names_the_keys_that_move_its_bound(wh, tmp_path, row
     with pytest.raises(IngestError, match="rejected by the raw gate") as caught:
         ingest_transaction_file(wh, str(path), mapping, "r", max_ts="2026-01-01")
     assert f"widen [ingest] {keys}" in str(caught.value)
+
+
+def test_whole_number_ids_lose_the_point_zero_pandas_gives_them(wh, tmp_path):
+    (tmp_path / "drop").mkdir()
+    floats = tmp_path / "drop" / "floats.parquet"
+    table = pa.table({"cust": [17850.0, 12.5], "date": ["1997-01-01"] * 2, "value": [1.0, 2.0]})
+    pq.write_table(table, floats)
+    text = tmp_path / "drop" / "text.csv"
+    text.write_text(
+        "cust,date,value\n17850.0,1997-01-02,3\n17850,1997-01-03,4\nA1.0,1997-01-04,5\n"
+    )
+    report = ingest_source(wh, str(tmp_path / "drop"), MAP, "r", None, "2026-01-01")
+    assert report.rows_loaded == 5
+    ids = wh.fetch_frame("SELECT customer_id FROM raw.transactions ORDER BY amount")["CUSTOMER_ID"]
+    assert ids.tolist() == ["17850", "12.5", "17850", "17850", "A1.0"]
+
+
+def test_a_nan_customer_id_names_its_row(wh, tmp_path):
+    path = tmp_path / "ids.parquet"
+    table = pa.table({"cust": [1.0, float("nan")], "date": ["1997-01-01"] * 2, "value": [1.0, 2.0]})
+    pq.write_table(table, path)
+    with pytest.raises(IngestError, match="row 2: column customer_id is empty"):
+        ingest_transaction_file(wh, str(path), MAP, "r")
