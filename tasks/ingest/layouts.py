@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import partial
 from itertools import product
 
-from tasks.ingest.parsing import AMOUNT_LAYOUTS, layout_number
+from tasks.ingest.parsing import AMOUNT_LAYOUTS, layout_number, source_text, text_timestamp
 from tasks.warehouse import Warehouse
 
 DATES = (
@@ -37,15 +37,12 @@ class Fit:
         return f"{uri}: column {self.role} read as {self.layouts[0]}{other}"
 
 
-def text_of(column: str) -> str:
-    """A source column as trimmed text."""
-    return f"TRIM(CAST({column} AS VARCHAR))"
-
-
 def best_fit(
     wh: Warehouse, staged: str, column: str, role: str, sample: str, layouts: dict[str, Callable]
 ) -> Fit:
     """The LAYOUTS (name: text -> SQL value) that read SAMPLE and miss the fewest of COLUMN.
+
+    Each layout is the parser's own expression, so what is counted here is what loads.
 
     Fewest rather than none: a file with one bad value among thousands is then read in its
     layout, and the error names that value's row instead of the first row.
@@ -57,7 +54,7 @@ def best_fit(
     candidates = [name for i, name in enumerate(layouts) if bool(row[f"C{i}"])]
     if not candidates:
         return Fit(role, ())
-    text = text_of(column)
+    text = source_text(column)
     misses = ", ".join(
         f"COUNT_IF({text} <> '' AND {layouts[name](text)} IS NULL) AS m{i}"
         for i, name in enumerate(candidates)
@@ -70,13 +67,8 @@ def best_fit(
 
 def date_layouts(wh: Warehouse, staged: str, column: str, sample: str) -> Fit:
     """The date layouts that best read COLUMN, among those that read SAMPLE."""
-    layouts = {fmt: partial(read_date, fmt=fmt) for fmt in DATE_LAYOUTS}
+    layouts = {fmt: partial(text_timestamp, date_format=fmt) for fmt in DATE_LAYOUTS}
     return best_fit(wh, staged, column, "txn_ts", sample, layouts)
-
-
-def read_date(text: str, fmt: str) -> str:
-    """TEXT as a timestamp in the Snowflake format FMT, or NULL."""
-    return f"TRY_TO_TIMESTAMP({text}, '{fmt}')"
 
 
 def amount_layouts(wh: Warehouse, staged: str, column: str, sample: str) -> Fit:

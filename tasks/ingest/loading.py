@@ -225,15 +225,15 @@ DATE_HINT = "give its layout as --date-format (parameter date_format)"
 def other_layouts(wh: Warehouse, reading: Reading, role: str, raw: str) -> str:
     """Raise ReadAgain when ROLE's text fits one other layout; else the error's hint."""
     column = quote_source_column(str(reading.cols[role]))
-    if role == "txn_ts" and reading.date_format:
-        return ""
-    if role == "txn_ts" and reading.is_text(role):
-        fit = date_layouts(wh, reading.staged, column, raw)
-        if len(fit.layouts) == 1:
-            raise ReadAgain(fit)
-        if fit.layouts:
-            return f"; it reads as {' or as '.join(fit.layouts)}: {DATE_HINT}"
     if role == "txn_ts":
+        if reading.date_format:
+            return ""
+        if reading.is_text(role):
+            fit = date_layouts(wh, reading.staged, column, raw)
+            if len(fit.layouts) == 1:
+                raise ReadAgain(fit)
+            if fit.layouts:
+                return f"; it reads as {' or as '.join(fit.layouts)}: {DATE_HINT}"
         return f"; {DATE_HINT}, e.g. MM/DD/YYYY"
     if reading.amount_layout is None and reading.is_text(role):
         fit = amount_layouts(wh, reading.staged, column, raw)

@@ -59,6 +59,11 @@ def resolve_columns(
     return resolved
 
 
+def source_text(column: str) -> str:
+    """A source column as the trimmed text its dates and amounts are parsed from."""
+    return f"TRIM(CAST({column} AS VARCHAR))"
+
+
 def timestamp_expr(column: str, dtype: str, date_format: str | None) -> str:
     """Snowflake SQL that parses COLUMN into TIMESTAMP_NTZ in UTC, or NULL when it cannot.
 
@@ -71,7 +76,7 @@ def timestamp_expr(column: str, dtype: str, date_format: str | None) -> str:
         return f"CAST({column} AS TIMESTAMP_NTZ)"
     if dtype == "number" and not date_format:
         return number_timestamp(column)
-    return text_timestamp(f"TRIM(CAST({column} AS VARCHAR))", date_format)
+    return text_timestamp(source_text(column), date_format)
 
 
 # Below this a number is a spreadsheet serial day (Excel, Sheets, Lotus: days since
@@ -168,9 +173,9 @@ def amount_expr(column: str, dtype: str, amount_layout: str | None = None) -> st
     if dtype == "number":
         value = f"CAST({column} AS DOUBLE)"
     elif amount_layout:
-        value = layout_number(f"TRIM(CAST({column} AS VARCHAR))", amount_layout)
+        value = layout_number(source_text(column), amount_layout)
     else:
-        value = f"TRY_CAST(TRIM(CAST({column} AS VARCHAR)) AS DOUBLE)"
+        value = f"TRY_CAST({source_text(column)} AS DOUBLE)"
     # x - x = 0 fails for NaN and infinities. ABS alone would do in both engines, but
     # DuckDB folds it away when Parquet statistics (which leave NaN out) say it holds.
     return f"IFF({value} - {value} = 0 AND ABS({value}) < {MAX_AMOUNT:.0e}, {value}, NULL)"
