@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 
 import numpy as np
 import pandas as pd
@@ -73,20 +74,40 @@ def chunk_effects(
     return (p[0] - p[1:]).T
 
 
-def reason_json(names: list[str], values: np.ndarray, effects: np.ndarray, top: int) -> str:
-    """One customer's top reasons, strongest first, as JSON for the scores table."""
-    order = np.argsort(-np.abs(effects), kind="stable")[:top]
-    reasons = [
-        {
-            "feature": names[j],
-            "value": None if np.isnan(values[j]) else round(float(values[j]), 4),
-            "effect": round(float(effects[j]), 4),
-            "direction": "raises" if effects[j] > 0 else "lowers",
-        }
-        for j in order
-        if abs(effects[j]) >= 0.0005  # under 0.05 points of probability: not a reason
+def reason_json(names: list[str], values: np.ndarray, effects: np.ndarray, top: int) -> list[str]:
+    """Each row's top reasons, strongest first, as JSON for the scores table.
+
+    The ranking is one argsort over all rows; the text is written directly (names quoted
+    once) rather than through a dict and json.dumps per row, a quarter of the time.
+    """
+    order = np.argsort(-np.abs(effects), axis=1, kind="stable")[:, :top]
+    rows = np.arange(len(effects))[:, None]
+    # Python lists: rounding and printing numpy scalars one by one is several times slower
+    chosen, shown = effects[rows, order].tolist(), values[rows, order].tolist()
+    quoted = [json.dumps(name) for name in names]
+    return [
+        "["
+        + ", ".join(
+            reason_text(quoted[j], v, e)
+            for j, v, e in zip(picked, shown_i, chosen_i, strict=True)
+            if abs(e) >= 0.0005  # under 0.05 points of probability: not a reason
+        )
+        + "]"
+        for picked, shown_i, chosen_i in zip(order.tolist(), shown, chosen, strict=True)
     ]
-    return json.dumps(reasons)
+
+
+def reason_text(quoted: str, value: float, effect: float) -> str:
+    """One reason as a JSON object: feature, value (null when missing), effect, direction."""
+    if value != value:  # NaN: missing
+        shown = "null"
+    else:  # json.dumps's float text (repr), and its Infinity for an infinite value
+        shown = repr(round(value, 4)) if abs(value) != math.inf else json.dumps(value)
+    direction = "raises" if effect > 0 else "lowers"
+    return (
+        f'{{"feature": {quoted}, "value": {shown}, '
+        f'"effect": {round(effect, 4)!r}, "direction": "{direction}"}}'
+    )
 
 
 def risk_reasons(
@@ -104,5 +125,4 @@ def risk_reasons(
     inputs = matrix(frame, model_features(model))
     candidates = reason_candidates(list(inputs.columns), importances)
     effects = contributions(model, inputs, typical, candidates)
-    names, values = list(inputs.columns), inputs.to_numpy(dtype=float)
-    return [reason_json(names, values[i], effects[i], top) for i in range(len(inputs))]
+    return reason_json(list(inputs.columns), inputs.to_numpy(dtype=float), effects, top)

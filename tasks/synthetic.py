@@ -340,7 +340,7 @@ def transaction_chunk(
     return pa.table(
         {
             "TRANSACTION_ID": format_ids("TXN", ids, 12),
-            "CUSTOMER_ID": format_ids("CUST", who[order] + 1, 8),
+            "CUSTOMER_ID": repeated_ids("CUST", who[order] + 1, 8),
             "TXN_TS": pa.array(ts[order], type=pa.timestamp("us")),
             "AMOUNT": amount[order],
             # Dictionary-encoded straight from codes: no per-row Python strings.
@@ -357,6 +357,19 @@ def coded(codes: np.ndarray, names: np.ndarray) -> pa.DictionaryArray:
 
 
 def format_ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
-    """PREFIX + zero-padded numbers, formatted in Arrow (fast for tens of millions)."""
-    digits = pc.utf8_lpad(pc.cast(pa.array(numbers, type=pa.int64()), pa.string()), width, "0")
-    return pc.binary_join_element_wise(prefix, digits, "")
+    """PREFIX + zero-padded numbers, formatted in Arrow (fast for tens of millions).
+
+    10**WIDTH + n prints as "1" and n's WIDTH digits; one kernel swaps the "1" for PREFIX,
+    half the time of padding and joining.
+    """
+    if len(numbers) and int(numbers.max()) >= 10**width:
+        raise ValueError(f"{prefix} ids need more than {width} digits")
+    text = pc.cast(pa.array(numbers.astype(np.int64) + 10**width), pa.string())
+    return pc.binary_replace_slice(text, 0, 1, prefix)
+
+
+def repeated_ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
+    """format_ids for a few numbers repeated many times: each is formatted once, then taken."""
+    lo = int(numbers.min()) if len(numbers) else 0
+    names = format_ids(prefix, np.arange(lo, int(numbers.max(initial=lo)) + 1), width)
+    return names.take(pa.array(numbers - lo))
