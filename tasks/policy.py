@@ -12,7 +12,7 @@ import hashlib
 import json
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
@@ -51,6 +51,13 @@ class IngestPolicy(Section):
     channels: tuple[str, ...] = Field((), description="Expected channel values; empty = any.")
     load_size_ratio: float = Field(
         20, gt=1, description="Warn when a load is this many times bigger/smaller than usual."
+    )
+    # A row with no customer id (a guest purchase) cannot be anyone's history; by default
+    # its file is rejected so that a broken id column is never mistaken for guests.
+    rows_without_customer: Literal["reject", "skip"] = Field(
+        "reject",
+        description="'reject' a file with rows that have no customer id, or 'skip' those rows "
+        "(counted in a warning).",
     )
 
     def gate_parameters(self, max_ts: str) -> dict[str, Any]:

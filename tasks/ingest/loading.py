@@ -15,7 +15,13 @@ from tasks.failpoints import failpoint
 from tasks.identifiers import quote_identifier
 from tasks.ingest.errors import IngestError
 from tasks.ingest.layouts import Fit, amount_layouts, date_layouts
-from tasks.ingest.parsing import MAX_AMOUNT, parsed_select, quote_source_column, resolve_columns
+from tasks.ingest.parsing import (
+    MAX_AMOUNT,
+    customer_expr,
+    parsed_select,
+    quote_source_column,
+    resolve_columns,
+)
 from tasks.ingest.sources import content_hash, file_kind, local_copy, split_portfolio
 from tasks.ingest.text import readable_text
 from tasks.policy import IngestPolicy
@@ -139,6 +145,8 @@ class Reading:
     date_format: str | None = None
     amount_layout: str | None = None
     order_lines: bool = False
+    rows_without_customer: str = "reject"  # the policy: "reject" or "skip"
+    skip_no_customer: bool = False  # whether this reading leaves such rows out
 
     def parsed_select(self) -> str:
         """The SELECT of typed RAW.TRANSACTIONS rows read this way."""
@@ -149,10 +157,13 @@ class Reading:
             self.date_format,
             self.order_lines,
             self.amount_layout,
+            self.skip_no_customer,
         )
 
-    def with_fit(self, fit: Fit) -> Reading:
-        """This reading with FIT's one layout for its column."""
+    def with_fit(self, fit: Fit | NoCustomer) -> Reading:
+        """This reading with FIT's one layout for its column, or without rows lacking ids."""
+        if isinstance(fit, NoCustomer):
+            return replace(self, skip_no_customer=True)
         if fit.role == "txn_ts":
             return replace(self, date_format=fit.layouts[0])
         return replace(self, amount_layout=fit.layouts[0])
@@ -163,11 +174,25 @@ class Reading:
         return bool(column) and self.dtypes.get(column) not in ("number", "datetime", "datetime_tz")
 
 
-class ReadAgain(Exception):  # noqa: N818 (an instruction to the loader, not an error)
-    """The file's text fits one other layout: read it again with it, with a warning."""
+@dataclass(frozen=True)
+class NoCustomer:
+    """ROWS of the file have no customer id, and the policy says to leave them out."""
 
-    def __init__(self, fit: Fit) -> None:
-        super().__init__(fit.layouts[0])
+    rows: int
+
+    def note(self, uri: str) -> str:
+        """The warning the load carries."""
+        return (
+            f"{uri}: {self.rows:,} rows without a customer id left out "
+            '([ingest] rows_without_customer = "skip")'
+        )
+
+
+class ReadAgain(Exception):  # noqa: N818 (an instruction to the loader, not an error)
+    """Read the file again: its text fits one other layout, or rows without ids are left out."""
+
+    def __init__(self, fit: Fit | NoCustomer) -> None:
+        super().__init__(fit)
         self.fit = fit
 
 
@@ -185,7 +210,11 @@ def check_rows(
     Raises ReadAgain when the offending column's text fits exactly one known layout.
     """
     if int(stats["n"]) == 0:
+        if reading and reading.skip_no_customer:
+            raise IngestError(f"{path}: no row has a customer id")
         raise IngestError(f"{path}: the file has no data rows")
+    if not pd.isna(stats["bad_customer"]) and reading:
+        no_customer(wh, reading, path)
     problems = [
         ("bad_customer", "customer_id", "is empty", None),
         ("bad_ts", "txn_ts", "is not a recognised date/time", "txn_ts"),
@@ -220,6 +249,28 @@ def check_rows(
 
 
 DATE_HINT = "give its layout as --date-format (parameter date_format)"
+
+
+def no_customer(wh: Warehouse, reading: Reading, path: str) -> None:
+    """Rows without a customer id: ReadAgain without them if the policy skips them, else fail.
+
+    The failure names the first such source row and the policy key that would skip them.
+    """
+    column = quote_source_column(str(reading.cols["customer_id"]))
+    text = customer_expr(column, reading.dtypes[str(reading.cols["customer_id"])])
+    found = wh.fetch_frame(
+        f"SELECT COUNT(*) AS n, MIN(source_row) AS first_row FROM {reading.staged} "
+        f"WHERE COALESCE({text}, '') = ''"
+    ).iloc[0]
+    if not int(found["N"]):
+        return  # order lines naming two customers: the row checks say which
+    if reading.rows_without_customer == "skip" and not reading.skip_no_customer:
+        raise ReadAgain(NoCustomer(int(found["N"])))
+    raise IngestError(
+        f"{path}: row {int(found['FIRST_ROW'])}: column customer_id is empty "
+        f"({int(found['N']):,} rows have no customer id; to leave such rows out, e.g. guest "
+        'purchases, set rows_without_customer = "skip" under [ingest] in lifeline.toml)'
+    )
 
 
 def other_layouts(wh: Warehouse, reading: Reading, role: str, raw: str) -> str:
@@ -554,7 +605,8 @@ def ingest_transaction_file(
     to RAW and is recorded in the manifest as rejected, with the reason.
     Returns (rows inserted, rows already present).
     """
-    gate = (max_ts, (policy or IngestPolicy()).gate_parameters(max_ts))
+    policy = policy or IngestPolicy()
+    gate = (max_ts, policy.gate_parameters(max_ts))
     with new_file(wh, uri, "transactions", run_id, version) as found:
         if found is None:
             return None
@@ -565,8 +617,17 @@ def ingest_transaction_file(
         try:
             with wh.staged_file(path, kind) as (staged, dtypes):
                 cols = resolve_columns(list(dtypes), mapping, uri, order_lines)
-                reading = Reading(staged, cols, dtypes, date_format, order_lines=order_lines)
-                while True:  # once more per layout found (dates, amounts): at most twice
+                reading = Reading(
+                    staged,
+                    cols,
+                    dtypes,
+                    date_format,
+                    order_lines=order_lines,
+                    rows_without_customer=policy.rows_without_customer,
+                )
+                # once more per layout found (dates, amounts) and to leave out rows without
+                # a customer id: at most three times
+                while True:
                     try:
                         outcome = read_checked(
                             wh, reading, load_id, uri, run_id, gate, version, report

@@ -218,10 +218,12 @@ def parsed_select(
     date_format: str | None,
     order_lines: bool = False,
     amount_layout: str | None = None,
+    skip_no_customer: bool = False,
 ) -> str:
     """The SELECT that turns staged source rows into typed RAW.TRANSACTIONS columns.
 
-    With ORDER_LINES, rows sharing a transaction id (basket lines) become one transaction:
+    SKIP_NO_CUSTOMER leaves out rows without a customer id (before lines are grouped). With
+    ORDER_LINES, rows sharing a transaction id (basket lines) become one transaction:
     amounts summed, the earliest time kept. A line whose value does not parse makes the
     whole transaction unparsed, so the checks still name it.
     """
@@ -251,6 +253,7 @@ def parsed_select(
         f"FROM {staged}) "
         f"SELECT source_row, {txn_id} AS transaction_id, raw_customer AS customer_id, "
         "raw_ts AS txn_ts, raw_amount AS amount, category, channel, status FROM src"
+        + (" WHERE raw_customer <> ''" if skip_no_customer else "")
     )
     if not order_lines:
         return rows

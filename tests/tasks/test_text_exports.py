@@ -18,6 +18,7 @@ from tasks.ingest import (
     parse_mapping,
 )
 from tasks.ingest.text import LineEndings, inspect_text
+from tasks.policy import IngestPolicy
 from tasks.warehouse.base import FileReadError
 
 MAP = parse_mapping({"customer_id": "cust", "txn_ts": "date", "amount": "value"})
@@ -305,3 +306,57 @@ def test_a_nan_customer_id_names_its_row(wh, tmp_path):
     pq.write_table(table, path)
     with pytest.raises(IngestError, match="row 2: column customer_id is empty"):
         ingest_transaction_file(wh, str(path), MAP, "r")
+
+
+GUESTS = "cust,date,value\nA,1997-01-01,5\n,1997-01-02,6\nB,1997-01-03,7\n  ,1997-01-04,8\n"
+
+
+def test_rows_without_a_customer_reject_the_file_with_the_policy_that_skips_them(wh, tmp_path):
+    path = tmp_path / "guests.csv"
+    path.write_text(GUESTS)
+    with pytest.raises(IngestError) as caught:
+        ingest_transaction_file(wh, str(path), MAP, "r")
+    message = str(caught.value)
+    assert "row 2: column customer_id is empty (2 rows have no customer id" in message
+    assert 'rows_without_customer = "skip" under [ingest]' in message
+    assert wh.row_count("RAW.TRANSACTIONS") == 0
+
+
+def test_the_skip_policy_loads_the_other_rows_and_counts_those_left_out(wh, tmp_path):
+    path = tmp_path / "guests.csv"
+    path.write_text(GUESTS)
+    report = IngestReport()
+    skip = IngestPolicy(rows_without_customer="skip")
+    assert ingest_transaction_file(wh, str(path), MAP, "r", policy=skip, report=report) == (2, 0)
+    assert loaded_rows(wh) == [["A", "1997-01-01", 5.0], ["B", "1997-01-03", 7.0]]
+    assert report.warnings == [
+        f'{path}: 2 rows without a customer id left out ([ingest] rows_without_customer = "skip")'
+    ]
+    assert ingest_transaction_file(wh, str(path), MAP, "r", policy=skip) is None  # loaded once
+
+
+def test_skipping_guest_lines_keeps_the_customers_baskets_whole(wh, tmp_path):
+    path = tmp_path / "lines.parquet"
+    table = pa.table(
+        {
+            "Invoice": ["1", "1", "2", "2", "3"],
+            "cust": [17850.0, 17850.0, float("nan"), float("nan"), 13047.0],
+            "date": ["1997-01-01"] * 5,
+            "value": [1.0, 2.0, 3.0, 4.0, 5.0],
+        }
+    )
+    pq.write_table(table, path)
+    mapping = {**MAP, "transaction_id": "Invoice"}
+    skip = IngestPolicy(rows_without_customer="skip")
+    loaded = ingest_transaction_file(wh, str(path), mapping, "r", policy=skip, order_lines=True)
+    assert loaded == (2, 0)
+    frame = wh.fetch_frame("SELECT customer_id, amount FROM raw.transactions ORDER BY 1")
+    assert frame.values.tolist() == [["13047", 5.0], ["17850", 3.0]]
+
+
+def test_a_file_of_guests_only_says_so(wh, tmp_path):
+    path = tmp_path / "only.csv"
+    path.write_text("cust,date,value\n,1997-01-01,5\n")
+    skip = IngestPolicy(rows_without_customer="skip")
+    with pytest.raises(IngestError, match="no row has a customer id"):
+        ingest_transaction_file(wh, str(path), MAP, "r", policy=skip)
