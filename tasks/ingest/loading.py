@@ -256,8 +256,8 @@ def no_customer(wh: Warehouse, reading: Reading, path: str) -> None:
 
     The failure names the first such source row and the policy key that would skip them.
     """
-    column = quote_source_column(str(reading.cols["customer_id"]))
-    text = customer_expr(column, reading.dtypes[str(reading.cols["customer_id"])])
+    name = str(reading.cols["customer_id"])
+    text = customer_expr(quote_source_column(name), reading.dtypes[name])
     found = wh.fetch_frame(
         f"SELECT COUNT(*) AS n, MIN(source_row) AS first_row FROM {reading.staged} "
         f"WHERE COALESCE({text}, '') = ''"
