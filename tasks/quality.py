@@ -8,7 +8,7 @@ so 60 M raw rows are checked in a single pass where they live, on DuckDB and Sno
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,13 +184,16 @@ def evaluate_suite(
     parameters: dict | None = None,
     extra: Mapping[str, str] | None = None,
     extra_params: Mapping[str, Any] | None = None,
+    unique: Collection[str] = (),
 ) -> SuiteResult:
     """Run every expectation of a suite against TABLE in one warehouse query.
 
     EXTRA names more aggregates (SQL, binds in EXTRA_PARAMS) for the same pass over TABLE;
-    their values come back in the result's `extra`.
+    their values come back in the result's `extra`. UNIQUE names columns the caller has
+    already proven unique: their uniqueness expectation observes 0 without a count.
     """
     suite, parameters = load_suite(suite_name), parameters or {}
+    proven = {c.upper() for c in unique}
     types = wh.column_types(table)
     columns = set(types)
     target = quote_identifier(table)
@@ -217,7 +220,9 @@ def evaluate_suite(
         if wrong_type:
             result.observed = wrong_type  # e.g. amounts that arrived as text
             continue
-        if exp["type"] == "expect_compound_columns_to_be_unique":
+        if exp["type"] == "expect_column_values_to_be_unique" and kw["column"].upper() in proven:
+            selects.append(f"0 AS q{i}")
+        elif exp["type"] == "expect_compound_columns_to_be_unique":
             keys = ", ".join(quote_identifier(c, 1) for c in needed)
             selects.append(
                 f"(SELECT COUNT(*) FROM (SELECT {keys} FROM {target} GROUP BY {keys} "

@@ -133,6 +133,7 @@ ROW_CHECKS = {
     "min_id": "MIN(transaction_id)",
     "max_id": "MAX(transaction_id)",
 }
+ID_CHECKS = ("dup_ids", "min_id", "max_id")  # known without them when the ids rise strictly
 
 
 @dataclass(frozen=True)
@@ -416,7 +417,11 @@ def publish_in_place(
                 except Exception:  # a value RAW refuses (empty id, bad number): staging names it
                     raise NeedsStaging from None
                 with timed(report):
-                    result = check_load(wh, view, max_ts, gate_parameters)
+                    # Exports are mostly in id order: then the ids need no distinct count.
+                    id_range = wh.rising_range(
+                        f"SELECT transaction_id FROM raw.transactions WHERE load_id = '{load_id}'"
+                    )
+                    result = check_load(wh, view, max_ts, gate_parameters, id_range)
                     try:
                         check = check_rows(wh, result.extra, view, uri, max_ts)
                     except IngestError:  # the staged path names the file's row
@@ -509,12 +514,28 @@ def stage_load(wh: Warehouse, parsed: str) -> str:
 
 
 def check_load(
-    wh: Warehouse, staging: str, max_ts: str, parameters: Mapping[str, object]
+    wh: Warehouse,
+    staging: str,
+    max_ts: str,
+    parameters: Mapping[str, object],
+    id_range: tuple[str, str] | None = None,
 ) -> quality.SuiteResult:
-    """One pass over a staged load: the raw gate's expectations and the row checks."""
-    return quality.evaluate_suite(
-        wh, RAW_SUITE, staging, dict(parameters), ROW_CHECKS, {"max_ts": max_ts}
+    """One pass over a staged load: the raw gate's expectations and the row checks.
+
+    ID_RANGE, the first and last id of a load whose ids rise strictly, proves them unique
+    and is their range: the pass then skips its costliest aggregates (a distinct count and
+    two string extremes, ~130 of ~150 ms per 2 M-row load).
+    """
+    if id_range is None:
+        return quality.evaluate_suite(
+            wh, RAW_SUITE, staging, dict(parameters), ROW_CHECKS, {"max_ts": max_ts}
+        )
+    checks = {k: v for k, v in ROW_CHECKS.items() if k not in ID_CHECKS}
+    result = quality.evaluate_suite(
+        wh, RAW_SUITE, staging, dict(parameters), checks, {"max_ts": max_ts}, ["TRANSACTION_ID"]
     )
+    result.extra |= {"dup_ids": 0, "min_id": id_range[0], "max_id": id_range[1]}
+    return result
 
 
 # The policy keys (lifeline.toml, [ingest]) that move each raw-gate bound.

@@ -175,6 +175,14 @@ class Warehouse(ABC):
             df.columns = [str(c).upper() for c in df.columns]
             yield df
 
+    def rising_range(self, sql: str) -> tuple[Any, Any] | None:
+        """(first, last) value of a one-column query whose values rise strictly, else None.
+
+        Engines where streaming the values to the client costs more than counting distinct
+        values in the warehouse answer None (not known), and callers count instead.
+        """
+        return None
+
     def scalar(self, sql: str, params: Mapping[str, Any] | None = None) -> Any:
         """Return the first column of the first row (None when there is no row)."""
         df = self.fetch_frame(sql, params)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import threading
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,27 @@ def connect_file(path: str, read_only: bool = False) -> duckdb.DuckDBPyConnectio
         raise WarehouseBusyError(
             f"{path} is in use by another process (another Lifeline run?): {first_line(exc)}"
         ) from None
+
+
+RISING_BATCH_ROWS = 1_000_000
+
+
+def strictly_rising(chunks: Iterable[pa.Array]) -> tuple[Any, Any] | None:
+    """(first, last) of the values in CHUNKS if each is greater than the one before, else None."""
+    first = last = None
+    for values in chunks:
+        if values.null_count:
+            return None
+        if not len(values):
+            continue
+        if last is not None and not values[0].as_py() > last:
+            return None
+        rising = pc.greater(values.slice(1), values.slice(0, len(values) - 1))
+        if not pc.all(rising, min_count=0).as_py():
+            return None
+        first = values[0].as_py() if first is None else first
+        last = values[-1].as_py()
+    return None if first is None else (first, last)
 
 
 class DuckDBWarehouse(Warehouse):
@@ -102,6 +123,18 @@ class DuckDBWarehouse(Warehouse):
                 yield plain_numbers(batch).to_pandas()
         finally:
             cursor.close()
+
+    def rising_range(self, sql: str) -> tuple[Any, Any] | None:
+        # Streamed on this connection, so an open transaction's own rows are seen; held one
+        # batch at a time. At 2 M ids: ~50 ms, against ~130 ms for a distinct count and the
+        # two string extremes.
+        text, _ = render_sql(sql, self.dialect)
+        with self.deadline(text):
+            reader = self.con.sql(text).to_arrow_reader(RISING_BATCH_ROWS)
+            try:
+                return strictly_rising(batch.column(0) for batch in reader)
+            finally:
+                reader.close()
 
     def _load_frame(self, df: pd.DataFrame, table: str) -> None:
         view = f"lifeline_frame_{id(df)}"

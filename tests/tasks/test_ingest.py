@@ -282,6 +282,51 @@ def test_id_ranges_limit_the_duplicate_search_but_never_miss_an_overlap(wh, tmp_
     assert wh.scalar("SELECT COUNT(DISTINCT transaction_id) FROM raw.transactions") == 8
 
 
+@pytest.mark.parametrize("order", ["rising", "shuffled"])
+def test_ids_in_order_skip_the_distinct_count_with_the_same_verdict(
+    wh, tmp_path, monkeypatch, order
+):
+    from tasks.ingest import loading
+
+    calls: list[tuple] = []
+    check_load = loading.check_load
+
+    def spy(*args):
+        calls.append((args[-1], check_load(*args)))
+        return calls[-1][1]
+
+    monkeypatch.setattr(loading, "check_load", spy)
+    numbers = [1, 2, 3, 10, 11, 20] if order == "rising" else [3, 1, 20, 2, 11, 10]
+    rows = "".join(f"T{n:02d},A{n % 3},1997010{n % 9 + 1},{n}\n" for n in numbers)
+    ids = {**MAP, "transaction_id": "id"}
+    assert load(wh, write(tmp_path, "t.csv", "id,cust,date,value\n" + rows), ids) == (6, 0)
+    [(id_range, result)] = calls
+    assert id_range == (("T01", "T20") if order == "rising" else None)
+    unique = [r for r in result.results if r.type.endswith("to_be_unique")]
+    assert [(r.column, r.success, r.observed) for r in unique] == [("TRANSACTION_ID", True, 0)]
+    assert (result.extra["dup_ids"], result.extra["min_id"], result.extra["max_id"]) == (
+        0,
+        "T01",
+        "T20",
+    )
+    manifest = wh.fetch_frame(
+        "SELECT min_transaction_id, max_transaction_id FROM raw.load_manifest"
+    )
+    assert manifest.values.tolist() == [["T01", "T20"]]
+
+
+@pytest.mark.parametrize("numbers", [[1, 2, 2, 3], [2, 1, 3, 1], [1, 3, 2, 3]])
+def test_a_repeated_id_is_found_in_any_order(wh, tmp_path, numbers):
+    rows = "".join(f"T{n},A,1997010{i + 1},{n}\n" for i, n in enumerate(numbers))
+    with pytest.raises(IngestError, match="1 duplicate transaction ids"):
+        load(
+            wh,
+            write(tmp_path, "d.csv", "id,cust,date,value\n" + rows),
+            {**MAP, "transaction_id": "id"},
+        )
+    assert wh.row_count("RAW.TRANSACTIONS") == 0
+
+
 def test_a_clean_file_is_gated_in_raw_itself_and_a_flagged_one_through_staging(
     wh, tmp_path, monkeypatch
 ):
