@@ -171,13 +171,20 @@ def stage_cutoff_features(
     )
     first, *rest = run_snapshot_dates(wh, run_id) or [None]
     params = {"run_id": run_id, "lookback_days": lookback_days, "version": version}
-    staging = wh.stage_select(FEATURES_TABLE, sql, params | {"as_of_date": first})
+    # Only this session reads the staged rows (gates, then publish), so DuckDB keeps them in
+    # a temporary table (spilled to disk past its memory cap), appended in one transaction:
+    # autocommitted appends to a stored table took as long again as computing the rows
+    # (tier L, 12 cut-offs: 4.8 s -> 2.4 s). Snowflake keeps a table and commits once.
+    staging = wh.stage_select(
+        FEATURES_TABLE, sql, params | {"as_of_date": first}, session_only=True
+    )
     try:
-        for as_of_date in rest:
-            wh.execute(
-                f"INSERT INTO {quote_identifier(staging)} {sql}",
-                params | {"as_of_date": as_of_date},
-            )
+        with wh.transaction():
+            for as_of_date in rest:
+                wh.execute(
+                    f"INSERT INTO {quote_identifier(staging)} {sql}",
+                    params | {"as_of_date": as_of_date},
+                )
     except BaseException:
         wh.drop_table(staging)
         raise
