@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from tasks.identifiers import quote_identifier
+from tasks.identifiers import quote_identifier, validate_identifier
 from tasks.warehouse.base import (
     FileReadError,
     StatementTimeoutError,
@@ -163,6 +163,17 @@ class DuckDBWarehouse(Warehouse):
         staging = "TEMP." + self.staging_name(table).split(".")[1]
         self.execute(f"CREATE TEMPORARY TABLE {quote_identifier(staging)} AS {select}", params)
         return staging
+
+    def list_tables(self, schema: str, prefix: str = "", exact: bool = False) -> list[str]:
+        if validate_identifier(schema, 1) != "TEMP":
+            return super().list_tables(schema, prefix, exact)
+        # Session-only tables sit in catalog "temp", which information_schema files as "main".
+        names = self.con.execute(
+            "SELECT UPPER(table_name) FROM duckdb_tables() "
+            "WHERE temporary AND STARTS_WITH(UPPER(table_name), ?)",
+            [prefix.upper()],
+        ).fetchall()
+        return [f"TEMP.{n}" for (n,) in names if not exact or n == prefix.upper()]
 
     def column_types(self, table: str) -> dict[str, str]:
         # DESCRIBE reads any relation, temporary tables included (information_schema

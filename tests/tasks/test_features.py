@@ -43,7 +43,9 @@ def build(
     features.record_snapshots(wh, "r", snaps)
     f, names, _ = features.stage_feature_rows(wh, "r", as_of, horizon, fit_btyd=fit_btyd)
     lab = features.stage_labels(wh, "r", as_of, horizon, 0.3)
-    features.publish_features(wh, features.FeatureStaging(f, lab, names))
+    counts = features.publish_features(wh, features.FeatureStaging(f, lab, names))
+    assert counts["features"] == wh.row_count("FEATURES.CUSTOMER_FEATURES") > 0
+    assert not wh.table_exists(f)
     return (
         wh.fetch_frame("SELECT * FROM features.customer_features ORDER BY 1, 2"),
         wh.fetch_frame("SELECT * FROM features.labels ORDER BY 1, 2"),

@@ -131,3 +131,11 @@ def test_transaction_rolls_back_on_error(tmp_path):
         )
         raise RuntimeError("boom")
     assert wh.row_count("ML.CUSTOMER_SCORES") == 0
+
+
+def test_a_session_only_staging_table_is_counted_and_dropped(warehouse):
+    select = "SELECT 1 AS x UNION ALL SELECT 2 AS x"
+    staging = warehouse.stage_select("FEATURES.CUSTOMER_FEATURES", select, session_only=True)
+    assert warehouse.table_exists(staging) and warehouse.row_count(staging) == 2
+    warehouse.drop_table(staging)
+    assert not warehouse.table_exists(staging) and warehouse.row_count(staging) == 0
