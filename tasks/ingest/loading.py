@@ -419,7 +419,7 @@ def publish_in_place(
                 with timed(report):
                     # Exports are mostly in id order: then the ids need no distinct count.
                     id_range = wh.rising_range(
-                        f"SELECT transaction_id FROM raw.transactions WHERE load_id = '{load_id}'"
+                        f"SELECT transaction_id FROM {quote_identifier(view)}"
                     )
                     result = check_load(wh, view, max_ts, gate_parameters, id_range)
                     try:
