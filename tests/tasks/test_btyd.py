@@ -10,7 +10,6 @@ import pymc as pm
 import pytest
 from pymc_marketing import clv
 from pymc_marketing.clv.distributions import BetaGeoNBD, ParetoNBD
-from scipy import optimize
 
 from tasks import btyd
 
@@ -131,39 +130,6 @@ def simulate_bgnbd(n: int, seed: int = 11) -> tuple[btyd.RFM, np.ndarray, float]
         alive &= now <= T + 90
         alive &= rng.random(n) >= drop
     return btyd.RFM(x, t_x, T, np.zeros(n)), future, 90.0
-
-
-@pytest.mark.parametrize(
-    "params", [list(BG.values()), [2.0, 10.0, 3.0, 0.4], [0.1, 300.0, 1.2, 1.1]]
-)
-def test_the_bgnbd_gradient_equals_the_likelihoods_slope(params):
-    rfm, p = customers(), np.array(params)
-    exact = btyd.bgnbd_gradient(p, rfm)
-    numeric = optimize.approx_fprime(p, lambda q: btyd.bgnbd_loglik(q, rfm).mean(), 1e-7 * p)
-    np.testing.assert_allclose(exact, numeric, rtol=1e-4, atol=1e-7)
-
-
-@pytest.mark.parametrize("params", [list(GG.values()), [0.7, 12.0, 300.0]])
-def test_the_gamma_gamma_gradient_equals_the_likelihoods_slope(params):
-    rfm, p = customers(), np.array(params)
-    x, m = rfm.x[rfm.x > 0], rfm.m[rfm.x > 0]
-    exact = btyd.gg_gradient(p, x, m)
-    numeric = optimize.approx_fprime(p, lambda q: btyd.gg_loglik(q, x, m).mean(), 1e-7 * p)
-    np.testing.assert_allclose(exact, numeric, rtol=1e-4, atol=1e-7)
-
-
-def test_the_fit_with_gradients_reaches_the_likelihoods_maximum():
-    rfm = simulate_bgnbd(30_000)[0].sample()
-    fitted = btyd.fit_bgnbd(rfm)
-    best = optimize.minimize(
-        lambda q: -btyd.bgnbd_loglik(np.exp(q), rfm).mean(),
-        np.log(fitted) + 0.05,
-        method="Nelder-Mead",
-        options={"xatol": 1e-10, "fatol": 1e-14, "maxiter": 20_000},
-    )
-    # no other point is more likely, and the flat a, b direction is pinned down too
-    assert btyd.bgnbd_loglik(fitted, rfm).mean() >= -best.fun - 1e-12
-    np.testing.assert_allclose(fitted, np.exp(best.x), rtol=1e-3)
 
 
 def test_the_fit_recovers_the_parameters_a_portfolio_was_drawn_from():
