@@ -148,6 +148,7 @@ class Reading:
     order_lines: bool = False
     rows_without_customer: str = "reject"  # the policy: "reject" or "skip"
     skip_no_customer: bool = False  # whether this reading leaves such rows out
+    skipped_rows: int = 0  # how many: the manifest records them beside the rows loaded
 
     def parsed_select(self) -> str:
         """The SELECT of typed RAW.TRANSACTIONS rows read this way."""
@@ -164,7 +165,7 @@ class Reading:
     def with_fit(self, fit: Fit | NoCustomer) -> Reading:
         """This reading with FIT's one layout for its column, or without rows lacking ids."""
         if isinstance(fit, NoCustomer):
-            return replace(self, skip_no_customer=True)
+            return replace(self, skip_no_customer=True, skipped_rows=fit.rows)
         if fit.role == "txn_ts":
             return replace(self, date_format=fit.layouts[0])
         return replace(self, amount_layout=fit.layouts[0])
@@ -329,6 +330,7 @@ def publish_transactions(
     run_id: str,
     check: FileCheck,
     version: str | None = None,
+    skipped: int = 0,
 ) -> int:
     """Insert new rows, new customer ids and the manifest row in one transaction.
 
@@ -343,6 +345,7 @@ def publish_transactions(
         "lo": check.min_id,
         "hi": check.max_id,
         "version": version,
+        "skipped": skipped,
     }
     overlaps = overlapping_loads(wh, check)
     guard = ""
@@ -375,8 +378,8 @@ def record_load(wh: Warehouse, rows: str, params: Mapping[str, object]) -> None:
     wh.execute(
         "INSERT INTO raw.load_manifest (load_id, dataset, source_uri, row_count, "
         "loaded_at, flow_run_id, min_transaction_id, max_transaction_id, status, "
-        "source_version) SELECT :load_id, 'transactions', :uri, :rows, CURRENT_TIMESTAMP(), "
-        ":run_id, :lo, :hi, 'loaded', :version",
+        "source_version, rows_skipped) SELECT :load_id, 'transactions', :uri, :rows, "
+        "CURRENT_TIMESTAMP(), :run_id, :lo, :hi, 'loaded', :version, :skipped",
         params,
     )
 
@@ -394,6 +397,7 @@ def publish_in_place(
     gate: tuple[str, Mapping[str, object]],
     version: str | None = None,
     report: IngestReport | None = None,
+    skipped: int = 0,
 ) -> int | None:
     """Insert a parsed file straight into RAW in a transaction, gate those rows, commit.
 
@@ -403,7 +407,13 @@ def publish_in_place(
     problem, records a rejection, or skips the ids already present.
     """
     max_ts, gate_parameters = gate
-    params = {"load_id": load_id, "run_id": run_id, "uri": uri, "version": version}
+    params = {
+        "load_id": load_id,
+        "run_id": run_id,
+        "uri": uri,
+        "version": version,
+        "skipped": skipped,
+    }
     # RAW has no file row numbers: a flagged load is re-run through staging to name the row.
     rows = f"SELECT *, 1 AS source_row FROM raw.transactions WHERE load_id = '{load_id}'"
     with wh.temporary_view(rows) as view:
@@ -591,7 +601,9 @@ def read_checked(
     """Publish a clean file in place (rows), or stage and check it: (staging, gate, stats)."""
     parsed = reading.parsed_select()
     if wh.gates_in_place:
-        rows = publish_in_place(wh, parsed, load_id, uri, run_id, gate, version, report)
+        rows = publish_in_place(
+            wh, parsed, load_id, uri, run_id, gate, version, report, reading.skipped_rows
+        )
         if rows is not None:
             return rows
     max_ts, gate_parameters = gate
@@ -674,7 +686,9 @@ def ingest_transaction_file(
             except LoadRejectedError as exc:
                 record_rejection(wh, load_id, "transactions", uri, run_id, str(exc))
                 raise
-            inserted = publish_transactions(wh, staging, load_id, uri, run_id, check, version)
+            inserted = publish_transactions(
+                wh, staging, load_id, uri, run_id, check, version, reading.skipped_rows
+            )
         finally:
             wh.drop_table(staging)
     return inserted, check.rows - inserted

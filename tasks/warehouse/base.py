@@ -25,6 +25,7 @@ BOOTSTRAP_FILES = (
     "bootstrap/25_add_manifest_status",
     "bootstrap/26_add_manifest_reason",
     "bootstrap/27_add_manifest_source_version",
+    "bootstrap/28_add_manifest_rows_skipped",
     "bootstrap/31_create_labels",
     "bootstrap/32_create_feature_registry",
     "bootstrap/33_create_snapshot_dates",

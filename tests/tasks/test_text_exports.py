@@ -322,7 +322,9 @@ def test_rows_without_a_customer_reject_the_file_with_the_policy_that_skips_them
     assert wh.row_count("RAW.TRANSACTIONS") == 0
 
 
-def test_the_skip_policy_loads_the_other_rows_and_counts_those_left_out(wh, tmp_path):
+@pytest.mark.parametrize("in_place", [True, False], ids=["in place", "staged"])
+def test_the_skip_policy_loads_the_other_rows_and_counts_those_left_out(wh, tmp_path, in_place):
+    wh.gates_in_place = in_place  # Snowflake's path stages the file first
     path = tmp_path / "guests.csv"
     path.write_text(GUESTS)
     report = IngestReport()
@@ -333,6 +335,17 @@ def test_the_skip_policy_loads_the_other_rows_and_counts_those_left_out(wh, tmp_
         f'{path}: 2 rows without a customer id left out ([ingest] rows_without_customer = "skip")'
     ]
     assert ingest_transaction_file(wh, str(path), MAP, "r", policy=skip) is None  # loaded once
+    # the manifest accounts for every row of the file: two loaded, two left out
+    manifest = wh.fetch_frame("SELECT row_count, rows_skipped, status FROM raw.load_manifest")
+    assert manifest.values.tolist() == [[2, 2, "loaded"]]
+
+
+def test_a_file_with_every_customer_records_none_skipped(wh, tmp_path):
+    path = tmp_path / "all.csv"
+    path.write_text(export())
+    skip = IngestPolicy(rows_without_customer="skip")
+    assert ingest_transaction_file(wh, str(path), MAP, "r", policy=skip) == (3, 0)
+    assert wh.scalar("SELECT rows_skipped FROM raw.load_manifest") == 0
 
 
 def test_skipping_guest_lines_keeps_the_customers_baskets_whole(wh, tmp_path):
@@ -352,6 +365,10 @@ def test_skipping_guest_lines_keeps_the_customers_baskets_whole(wh, tmp_path):
     assert loaded == (2, 0)
     frame = wh.fetch_frame("SELECT customer_id, amount FROM raw.transactions ORDER BY 1")
     assert frame.values.tolist() == [["13047", 5.0], ["17850", 3.0]]
+    # the two guest lines of basket 2, beside the two baskets loaded
+    assert wh.fetch_frame(
+        "SELECT row_count, rows_skipped FROM raw.load_manifest"
+    ).values.tolist() == [[2, 2]]
 
 
 def test_a_file_of_guests_only_says_so(wh, tmp_path):
