@@ -147,8 +147,13 @@ class Reading:
     amount_layout: str | None = None
     order_lines: bool = False
     rows_without_customer: str = "reject"  # the policy: "reject" or "skip"
-    skip_no_customer: bool = False  # whether this reading leaves such rows out
-    skipped_rows: int = 0  # how many: the manifest records them beside the rows loaded
+    # rows without a customer id this reading leaves out (the manifest records them)
+    skipped_rows: int = 0
+
+    @property
+    def skip_no_customer(self) -> bool:
+        """Whether this reading leaves out rows without a customer id."""
+        return self.skipped_rows > 0
 
     def parsed_select(self) -> str:
         """The SELECT of typed RAW.TRANSACTIONS rows read this way."""
@@ -165,7 +170,7 @@ class Reading:
     def with_fit(self, fit: Fit | NoCustomer) -> Reading:
         """This reading with FIT's one layout for its column, or without rows lacking ids."""
         if isinstance(fit, NoCustomer):
-            return replace(self, skip_no_customer=True, skipped_rows=fit.rows)
+            return replace(self, skipped_rows=fit.rows)
         if fit.role == "txn_ts":
             return replace(self, date_format=fit.layouts[0])
         return replace(self, amount_layout=fit.layouts[0])
