@@ -46,6 +46,13 @@ FIT_SAMPLE = 10_000
 # P(no purchase) within 0.004 and a likelihood as high. Fits on real logs land well below
 # the cap (CDNOW 0.3, Complete Journey 0.1-0.4, the synthetic tier L 0.6).
 PNBD_MAX_S = 10.0
+# BG/NBD's box, (r, alpha, a, b). When every customer buys at much the same steady rate and
+# nobody drops out (a subscription, a utility bill) the likelihood keeps rising towards a
+# Poisson without dropout: r, alpha and b run off to 1e5-1e150, and the predictions come
+# out NaN or, worse, finite and wrong (P(no purchase) 1.0 where 0.01 is true). Past r = 1e3
+# (rates within 3% of each other) and b = 1e4 the model is that limit already, with a
+# likelihood as high, so such a fit is repeated inside the box.
+BGNBD_UPPER = np.array([1e3, np.inf, np.inf, 1e4])
 
 
 class BTYDFitError(RuntimeError):
@@ -156,8 +163,14 @@ def fit_mle(
 
 
 def fit_bgnbd(d: RFM) -> np.ndarray:
-    """BG/NBD parameters (r, alpha, a, b) by maximum likelihood."""
-    return fit_mle("BG/NBD", lambda p: bgnbd_loglik(p, d), np.array([1.0, time_scale(d), 1.0, 1.0]))
+    """BG/NBD parameters (r, alpha, a, b) by maximum likelihood, inside BGNBD_UPPER."""
+    scale = np.array([1.0, time_scale(d), 1.0, 1.0])
+    params = fit_mle("BG/NBD", lambda p: bgnbd_loglik(p, d), scale)
+    if (params > BGNBD_UPPER).any():
+        # Only then: any bound changes L-BFGS-B's first step, and the likelihood is flat
+        # along a and b, so fits already inside the box are kept exactly as they were.
+        params = fit_mle("BG/NBD", lambda p: bgnbd_loglik(p, d), scale, BGNBD_UPPER)
+    return params
 
 
 def fit_pnbd(d: RFM) -> np.ndarray:

@@ -192,3 +192,29 @@ def test_pareto_on_alike_dropout_rates_stays_capped_and_calibrated():
     predicted = btyd.pnbd_predictions(fitted, rfm, 90.0)
     assert predicted["P_NO_PURCHASE"].mean() == pytest.approx((future == 0).mean(), abs=0.03)
     assert predicted["EXPECTED_PURCHASES"].mean() == pytest.approx(future.mean(), rel=0.1)
+
+
+def steady_buyers(n: int, seed: int, rate: float = 0.05) -> tuple[btyd.RFM, np.ndarray]:
+    """Customers who all buy at RATE per day and never drop out, and their next 90 days."""
+    rng = np.random.default_rng(seed)
+    T = rng.uniform(300, 400, n)
+    x, t_x, future, now = np.zeros(n), np.zeros(n), np.zeros(n), np.zeros(n)
+    for _ in range(80):
+        now = now + rng.exponential(1 / rate, n)
+        x += now <= T
+        t_x = np.where(now <= T, now, t_x)
+        future += (now > T) & (now <= T + 90)
+    return btyd.RFM(x, t_x, T, np.zeros(n)), future
+
+
+@pytest.mark.parametrize(("n", "seed"), [(5000, 1), (800, 3), (5000, 5)])
+def test_bgnbd_on_steady_buyers_without_dropout_stays_in_its_box_and_calibrated(n, seed):
+    # The likelihood rises forever towards a Poisson without dropout. Unbounded, these fits
+    # ran to r ~ 1e5-1e152: NaN expected purchases, or P(no purchase) 1.0 for everyone.
+    rfm, future = steady_buyers(n, seed)
+    fitted = btyd.fit_bgnbd(rfm.sample())
+    assert (fitted <= btyd.BGNBD_UPPER).all()
+    predicted = btyd.bgnbd_predictions(fitted, rfm, 90.0)
+    assert all(np.isfinite(v).all() for v in predicted.values())
+    assert predicted["P_NO_PURCHASE"].mean() == pytest.approx((future == 0).mean(), abs=0.01)
+    assert predicted["EXPECTED_PURCHASES"].mean() == pytest.approx(future.mean(), rel=0.03)
