@@ -21,6 +21,7 @@ from tasks.ingest.parsing import (
     parsed_select,
     quote_source_column,
     resolve_columns,
+    text_timestamp,
 )
 from tasks.ingest.sources import content_hash, file_kind, local_copy, split_portfolio
 from tasks.ingest.text import readable_text
@@ -144,6 +145,7 @@ class Reading:
     cols: Mapping[str, str | None]
     dtypes: Mapping[str, str]
     date_format: str | None = None
+    date_guessed: bool = False  # DATE_FORMAT was found from the file's values, not given
     amount_layout: str | None = None
     order_lines: bool = False
     rows_without_customer: str = "reject"  # the policy: "reject" or "skip"
@@ -172,7 +174,7 @@ class Reading:
         if isinstance(fit, NoCustomer):
             return replace(self, skipped_rows=fit.rows)
         if fit.role == "txn_ts":
-            return replace(self, date_format=fit.layouts[0])
+            return replace(self, date_format=fit.layouts[0], date_guessed=True)
         return replace(self, amount_layout=fit.layouts[0])
 
     def is_text(self, role: str) -> bool:
@@ -239,6 +241,12 @@ def check_rows(
                     {"r": row},
                 )
                 value = f" (value {raw!r})"
+                if key == "bad_ts" and mixes_layouts(wh, reading, raw):
+                    raise IngestError(
+                        f"{path}: row {row}: column txn_ts mixes date layouts: {raw!r} is not "
+                        f"{reading.date_format}, the layout of its other values; export the "
+                        f"column in one layout"
+                    )
                 if key == "bad_amount" and too_large(raw):
                     what = f"is beyond what NUMBER(18, 2) holds (+-{MAX_AMOUNT:.0e})"
                 elif key in ("bad_ts", "bad_amount") and raw is not None:
@@ -298,6 +306,15 @@ def other_layouts(wh: Warehouse, reading: Reading, role: str, raw: str) -> str:
         if fit.layouts:
             raise ReadAgain(fit)
     return ""
+
+
+def mixes_layouts(wh: Warehouse, reading: Reading, raw: object) -> bool:
+    """Whether RAW, a time the layout found for the column misses, reads without a layout."""
+    if not reading.date_guessed or raw is None:
+        return False
+    return bool(
+        wh.scalar(f"SELECT {text_timestamp(':v', None)} IS NOT NULL", {"v": str(raw).strip()})
+    )
 
 
 def too_large(raw: object) -> bool:

@@ -377,3 +377,16 @@ def test_a_file_of_guests_only_says_so(wh, tmp_path):
     skip = IngestPolicy(rows_without_customer="skip")
     with pytest.raises(IngestError, match="no row has a customer id"):
         ingest_transaction_file(wh, str(path), MAP, "r", policy=skip)
+
+
+def test_a_column_mixing_date_layouts_says_so_and_writes_nothing(wh, tmp_path):
+    # The day-first row sets the layout; the ISO row is then the one it misses.
+    path = tmp_path / "mixed.csv"
+    path.write_text("cust,date,value\nA,1997-01-02,1\nB,31/01/1997,2\nC,1997-01-03,3\n")
+    message = (
+        "row 1: column txn_ts mixes date layouts: '1997-01-02' is not DD/MM/YYYY, the layout "
+        "of its other values; export the column in one layout$"
+    )
+    with pytest.raises(IngestError, match=message):
+        ingest_transaction_file(wh, str(path), MAP, "r")
+    assert not wh.row_count("RAW.TRANSACTIONS")
