@@ -278,6 +278,7 @@ def stage_features(
     try:
         labels = stage_labels(wh, run_id, as_of, horizon_days, spend_drop_ratio)
         check_history(wh, labels, as_of, horizon_days)
+        check_label_classes(wh, labels, horizon_days)
     except BaseException:
         for table in (features, labels):
             if table:
@@ -309,6 +310,33 @@ def check_history(wh: Warehouse, staged_labels: str, as_of: dt.date, horizon_day
         f"{horizon_days}-day horizon needs purchases before {first_train} ({2 * horizon_days} "
         "days: a training cut-off and its label window, then the holdout's): load a longer "
         "history or pass a shorter --horizon-days (parameter horizon_days)"
+    )
+
+
+class OneClassLabelsError(ValueError):
+    """Every labelled customer churned, or none did: a churn model has nothing to learn."""
+
+
+def check_label_classes(wh: Warehouse, staged_labels: str, horizon_days: int) -> None:
+    """Raise one line saying why when the labels hold one class only (before the gate)."""
+    counts = wh.fetch_frame(
+        "SELECT COUNT(*) AS n, SUM(CAST(churned AS INTEGER)) AS churned "
+        f"FROM {quote_identifier(staged_labels)}"
+    ).iloc[0]
+    n, churned = int(counts["N"]), int(counts["CHURNED"] or 0)
+    if not n or 0 < churned < n:
+        return
+    rows = f"all {n:,} labelled rows (customers x cut-offs)"
+    if churned:
+        raise OneClassLabelsError(
+            f"{rows} churned: nobody bought again within {horizon_days} days of a cut-off, so "
+            "there is no one who stays to learn from; a longer --horizon-days (parameter "
+            "horizon_days) may find some, a log where each customer buys once has none"
+        )
+    raise OneClassLabelsError(
+        f"{rows} stayed: every customer bought again within {horizon_days} days of each "
+        "cut-off, so there is no churn to learn from; pass a shorter --horizon-days "
+        "(parameter horizon_days) or load more customers"
     )
 
 

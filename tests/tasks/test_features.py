@@ -302,3 +302,24 @@ def test_training_above_the_row_cap_fits_a_sample_and_the_model_card_says_so(
     assert len(holdout) == result.rows["holdout"]
     card = registry.model_card({"as_of": as_of}, result, [])
     assert f"sampled from {available:,}" in card and "capped at about 1,500 rows" in card
+
+
+@pytest.mark.parametrize(
+    ("every", "says"),
+    [(None, "churned: nobody bought again within 30 days"), (5, "stayed: every customer")],
+)
+def test_labels_of_one_class_say_why_and_leave_nothing_staged(wh, every, says):
+    # One purchase each (everyone churns), or a purchase every 5 days (nobody does).
+    start = dt.date(2025, 3, 1)
+    days = range(0, (AS_OF - start).days, every) if every else [0]
+    rows = [
+        (c, str(start + dt.timedelta(days=d + i)), 10.0, "approved", "Gas", "Online")
+        for i, c in enumerate("PQRST")
+        for d in days
+    ]
+    wh.write_frame(txns(rows), "RAW.TRANSACTIONS", mode="append")
+    with pytest.raises(
+        features.OneClassLabelsError, match=f"labelled rows .customers x cut-offs. {says}"
+    ):
+        features.stage_features(wh, "r", AS_OF, 30, 2, 0.3, fit_btyd=False)
+    assert not wh.list_tables("FEATURES", "STG_")
