@@ -278,7 +278,6 @@ def stage_features(
     try:
         labels = stage_labels(wh, run_id, as_of, horizon_days, spend_drop_ratio)
         check_history(wh, labels, as_of, horizon_days)
-        check_label_classes(wh, labels, horizon_days)
     except BaseException:
         for table in (features, labels):
             if table:

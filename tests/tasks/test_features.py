@@ -308,7 +308,7 @@ def test_training_above_the_row_cap_fits_a_sample_and_the_model_card_says_so(
     ("every", "says"),
     [(None, "churned: nobody bought again within 30 days"), (5, "stayed: every customer")],
 )
-def test_labels_of_one_class_say_why_and_leave_nothing_staged(wh, every, says):
+def test_labels_of_one_class_say_why(wh, every, says):
     # One purchase each (everyone churns), or a purchase every 5 days (nobody does).
     start = dt.date(2025, 3, 1)
     days = range(0, (AS_OF - start).days, every) if every else [0]
@@ -318,8 +318,12 @@ def test_labels_of_one_class_say_why_and_leave_nothing_staged(wh, every, says):
         for d in days
     ]
     wh.write_frame(txns(rows), "RAW.TRANSACTIONS", mode="append")
-    with pytest.raises(
-        features.OneClassLabelsError, match=f"labelled rows .customers x cut-offs. {says}"
-    ):
-        features.stage_features(wh, "r", AS_OF, 30, 2, 0.3, fit_btyd=False)
-    assert not wh.list_tables("FEATURES", "STG_")
+    staging = features.stage_features(wh, "r", AS_OF, 30, 2, 0.3, fit_btyd=False)
+    match = f"labelled rows .customers x cut-offs. {says}"
+    with pytest.raises(features.OneClassLabelsError, match=match):
+        features.check_label_classes(wh, staging.labels, 30)
+
+
+def test_labels_of_both_classes_pass_the_class_check(small):
+    staging = features.stage_features(small, "r", AS_OF, 90, 2, 0.3, fit_btyd=False)
+    features.check_label_classes(small, staging.labels, 90)  # raises on one class
