@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from scipy.stats import spearmanr
 from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin, TransformerMixin
 from sklearn.calibration import CalibratedClassifierCV
+from sklearn.dummy import DummyRegressor
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.frozen import FrozenEstimator
 from sklearn.inspection import permutation_importance
@@ -344,9 +345,10 @@ def clv_candidates(
 ) -> dict[str, object]:
     """The Poisson booster and the one-column value baselines, fitted on TRAIN."""
     target = np.clip(train["FUTURE_VALUE"].to_numpy(float), 0, None)
-    models: dict[str, object] = {
-        "booster": build_clv_model(config).fit(matrix(train, features), target)
-    }
+    # Poisson boosting needs some spend to fit; with none in any label window (a log of zero
+    # amounts) the zero it would learn is the booster, so churn is still modelled.
+    booster = build_clv_model(config) if target.any() else Pipeline([("model", DummyRegressor())])
+    models: dict[str, object] = {"booster": booster.fit(matrix(train, features), target)}
     for name, column, scale in (
         ("bgnbd_gg", "BGNBD_EXPECTED_VALUE", 1.0),
         ("pnbd_gg", "PNBD_EXPECTED_VALUE", 1.0),

@@ -40,6 +40,11 @@ MIN_HOLDOUT_CLASS = 20
 
 def holdout_warning(holdout: pd.DataFrame) -> str | None:
     """A warning when the holdout is too small to rank the models reliably, else None."""
+    if len(holdout) and not (holdout["FUTURE_VALUE"] > 0).any():
+        return (
+            "nobody spent anything in the holdout's label window (are the amounts all zero?): "
+            "the CLV models cannot be told apart and predict little or nothing"
+        )
     customers = len(holdout)
     churned = int(holdout["CHURNED"].sum()) if customers else 0
     rarer = min(churned, customers - churned)

@@ -125,3 +125,19 @@ def test_the_logistic_baseline_imputes_medians_like_sklearn_and_loads_from_skops
     np.testing.assert_allclose(
         skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES).predict_proba(x), old.predict_proba(x)
     )
+
+
+def test_a_log_without_spend_still_models_churn_and_registers_a_zero_clv(tmp_path):
+    import skops.io
+
+    from tasks.registry import SKOPS_TRUSTED_TYPES
+
+    frame = training_set()
+    frame["FUTURE_VALUE"] = 0.0  # amounts all zero: Poisson boosting cannot fit
+    result = fit_models(frame, ModelConfig(max_iter=50), 90)
+    assert result.metrics["churn_roc_auc"] > 0.75
+    x = frame[list(FEATURE_NAMES)]
+    assert not result.clv_model.predict(x).any()
+    path = tmp_path / "clv.skops"
+    skops.io.dump(result.clv_model, path)
+    assert not skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES).predict(x).any()

@@ -7,9 +7,10 @@ import pandas as pd
 from tasks.training import holdout_warning
 
 
-def holdout(customers: int, churned: int) -> pd.DataFrame:
-    """A holdout of CUSTOMERS rows, CHURNED of them churned."""
-    return pd.DataFrame({"CHURNED": [1] * churned + [0] * (customers - churned)})
+def holdout(customers: int, churned: int, spend: float = 10.0) -> pd.DataFrame:
+    """A holdout of CUSTOMERS rows, CHURNED of them churned, the others spending SPEND."""
+    flags = [1] * churned + [0] * (customers - churned)
+    return pd.DataFrame({"CHURNED": flags, "FUTURE_VALUE": [spend * (1 - f) for f in flags]})
 
 
 def test_a_small_or_one_sided_holdout_is_called_noisy():
@@ -18,3 +19,7 @@ def test_a_small_or_one_sided_holdout_is_called_noisy():
     assert "too few" in holdout_warning(holdout(5000, 4995))  # hardly any who stayed
     assert "0 customers" in holdout_warning(holdout(0, 0))
     assert holdout_warning(holdout(5000, 900)) is None
+
+
+def test_a_holdout_without_spend_says_the_clv_models_cannot_be_told_apart():
+    assert "are the amounts all zero?" in holdout_warning(holdout(5000, 900, spend=0.0))
