@@ -26,3 +26,19 @@ def validate_identifier(name: str, max_parts: int = 3) -> str:
 def quote_identifier(name: str, max_parts: int = 3) -> str:
     """Validate NAME and return it double-quoted part by part (upper case)."""
     return ".".join(f'"{p}"' for p in validate_identifier(name, max_parts).split("."))
+
+
+def validate_column_name(name: str) -> str:
+    """Return NAME, a file's column name, if it is safe inside double quotes, else raise.
+
+    Exports name columns "Customer ID" or "Sales (€)": any printable text is safe quoted,
+    except a double quote, which would end the quoted name.
+    """
+    if not isinstance(name, str) or not 0 < len(name) <= 255:
+        raise UnsafeIdentifierError(f"unsafe identifier {str(name)[:80]!r}: 1 to 255 characters")
+    if '"' in name or not name.isprintable():
+        raise UnsafeIdentifierError(
+            f"unsafe identifier {name[:80]!r}: a column name may not hold a double quote or "
+            "control characters"
+        )
+    return name

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from tasks.identifiers import UnsafeIdentifierError, validate_identifier
+from tasks.identifiers import UnsafeIdentifierError, validate_column_name
 from tasks.ingest.errors import IngestError
 
 TXN_ROLES = ("transaction_id", "customer_id", "txn_ts", "amount", "category", "channel", "status")
@@ -22,7 +22,7 @@ def parse_mapping(pairs: Mapping[str, str] | None) -> dict[str, str]:
         if role_key not in TXN_ROLES:
             raise IngestError(f"unknown column role {role!r}; roles are {', '.join(TXN_ROLES)}")
         try:
-            validate_identifier(column.strip(), 1)
+            validate_column_name(column.strip())
         except UnsafeIdentifierError as exc:
             raise IngestError(f"column name for {role_key}: {exc}") from None
         mapping[role_key] = column.strip()
@@ -31,8 +31,7 @@ def parse_mapping(pairs: Mapping[str, str] | None) -> dict[str, str]:
 
 def quote_source_column(name: str) -> str:
     """Quote a validated source column exactly as the file spells it."""
-    validate_identifier(name, 1)
-    return f'"{name}"'
+    return f'"{validate_column_name(name)}"'
 
 
 def resolve_columns(

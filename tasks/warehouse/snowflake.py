@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from tasks.errors import ConfigurationError
-from tasks.identifiers import quote_identifier, validate_identifier
+from tasks.identifiers import quote_identifier, validate_column_name, validate_identifier
 from tasks.warehouse.base import FileReadError, Warehouse, engine_type
 from tasks.warehouse.delimited import DELIMITER_LITERALS, header_fields, open_bytes
 
@@ -236,7 +236,7 @@ def copy_file(
 ) -> None:
     """Create TABLE and COPY the staged file into it, aborting on the first bad row."""
     if kind == "csv":
-        names = [validate_identifier(h.strip(), 1) for h in header]
+        names = [validate_column_name(h.strip()).upper() for h in header]
         cols = ", ".join(f'"{n}" VARCHAR' for n in names)
         picks = ", ".join(f"${i + 1}" for i in range(len(names)))
         cur.execute(f"CREATE TEMPORARY TABLE {table} ({cols}, SOURCE_ROW NUMBER)")

@@ -182,6 +182,18 @@ def test_unknown_role_and_unsafe_column_are_rejected():
         parse_mapping({"customer": "x"})
     with pytest.raises(IngestError, match="unsafe identifier"):
         parse_mapping({"amount": 'x"; drop table t;--'})
+    with pytest.raises(IngestError, match="unsafe identifier"):
+        parse_mapping({"amount": "Sales\nTotal"})
+
+
+def test_column_names_as_exports_write_them_are_mapped():
+    # Excel and the UCI Online Retail II export: spaces, brackets, currency signs
+    mapping = {"customer_id": " Customer ID ", "amount": "Sales (€)", "txn_ts": "Order Date"}
+    assert parse_mapping(mapping) == {
+        "customer_id": "Customer ID",
+        "amount": "Sales (€)",
+        "txn_ts": "Order Date",
+    }
 
 
 @pytest.fixture
@@ -462,10 +474,11 @@ def test_the_copy_statements_are_snowflake_sql_reading_the_stage_path(kind):
 
     issued = Statements()
     location = "@RAW.LANDING/transactions/t.csv"
-    copy_file(issued, "RAW.INGEST_1", location, kind, ["cust", "date"], "\t")
+    copy_file(issued, "RAW.INGEST_1", location, kind, ["Customer ID", "date"], "\t")
     for text in issued:
         sqlglot.parse_one(text, read="snowflake")  # raises on a statement Snowflake would not parse
     copy = issued[-1]
     assert copy.startswith("COPY INTO RAW.INGEST_1") and "@RAW.LANDING/transactions/t.csv" in copy
     assert "ON_ERROR = ABORT_STATEMENT" in copy
     assert ("FIELD_DELIMITER = '\\t'" in copy) == (kind == "csv")
+    assert ('"CUSTOMER ID" VARCHAR' in issued[0]) == (kind == "csv")

@@ -390,3 +390,11 @@ def test_a_column_mixing_date_layouts_says_so_and_writes_nothing(wh, tmp_path):
     with pytest.raises(IngestError, match=message):
         ingest_transaction_file(wh, str(path), MAP, "r")
     assert not wh.row_count("RAW.TRANSACTIONS")
+
+
+def test_headers_with_spaces_and_currency_signs_load(wh, tmp_path):
+    path = tmp_path / "retail.csv"
+    path.write_text("Customer ID;Invoice Date;Price (€)\n13085;2009-12-01 07:45;6,95\n")
+    mapping = {"customer_id": "Customer ID", "txn_ts": "Invoice Date", "amount": "Price (€)"}
+    assert ingest_transaction_file(wh, str(path), mapping, "r") == (1, 0)
+    assert loaded_rows(wh) == [["13085", "2009-12-01", 6.95]]
