@@ -235,11 +235,7 @@ def check_rows(
             row = int(stats[key])
             value = ""
             if value_role and reading and reading.cols.get(value_role):
-                raw = wh.scalar(
-                    f"SELECT CAST({quote_source_column(reading.cols[value_role])} AS VARCHAR) "
-                    f"FROM {reading.staged} WHERE source_row = :r",
-                    {"r": row},
-                )
+                raw = raw_value(wh, reading, value_role, row)
                 value = f" (value {raw!r})"
                 if key == "bad_ts" and mixes_layouts(wh, reading, raw):
                     raise IngestError(
@@ -251,6 +247,10 @@ def check_rows(
                     what = f"is beyond what NUMBER(18, 2) holds (+-{MAX_AMOUNT:.0e})"
                 elif key in ("bad_ts", "bad_amount") and raw is not None:
                     value += other_layouts(wh, reading, role, str(raw))
+                if key == "bad_amount" and reading.cols.get("quantity"):
+                    role = "amount x quantity"
+                    quantity = raw_value(wh, reading, "quantity", row)
+                    value = value.replace(f"(value {raw!r}", f"(values {raw!r} x {quantity!r}")
             raise IngestError(f"{path}: row {row}: column {role} {what}{value}")
     if int(stats["dup_ids"]):
         duplicates = int(
@@ -306,6 +306,15 @@ def other_layouts(wh: Warehouse, reading: Reading, role: str, raw: str) -> str:
         if fit.layouts:
             raise ReadAgain(fit)
     return ""
+
+
+def raw_value(wh: Warehouse, reading: Reading, role: str, row: int) -> object:
+    """ROLE's value as the file wrote it, at source row ROW."""
+    return wh.scalar(
+        f"SELECT CAST({quote_source_column(str(reading.cols[role]))} AS VARCHAR) "
+        f"FROM {reading.staged} WHERE source_row = :r",
+        {"r": row},
+    )
 
 
 def mixes_layouts(wh: Warehouse, reading: Reading, raw: object) -> bool:

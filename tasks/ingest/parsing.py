@@ -9,6 +9,9 @@ from tasks.ingest.errors import IngestError
 
 TXN_ROLES = ("transaction_id", "customer_id", "txn_ts", "amount", "category", "channel", "status")
 REQUIRED_ROLES = ("customer_id", "txn_ts", "amount")
+# Roles read only when mapped, never found by name: a file's "quantity" column beside a line
+# total would otherwise multiply it. With QUANTITY mapped, AMOUNT is the unit price.
+MAPPED_ONLY_ROLES = ("quantity",)
 
 
 MAX_AMOUNT = 1e16  # RAW.TRANSACTIONS.AMOUNT is NUMBER(18, 2)
@@ -19,8 +22,9 @@ def parse_mapping(pairs: Mapping[str, str] | None) -> dict[str, str]:
     mapping = {}
     for role, column in (pairs or {}).items():
         role_key = role.strip().lower()
-        if role_key not in TXN_ROLES:
-            raise IngestError(f"unknown column role {role!r}; roles are {', '.join(TXN_ROLES)}")
+        if role_key not in TXN_ROLES + MAPPED_ONLY_ROLES:
+            roles = ", ".join(TXN_ROLES + MAPPED_ONLY_ROLES)
+            raise IngestError(f"unknown column role {role!r}; roles are {roles}")
         try:
             validate_column_name(column.strip())
         except UnsafeIdentifierError as exc:
@@ -44,10 +48,13 @@ def resolve_columns(
     by_upper = {c.upper(): c for c in available}
     required = REQUIRED_ROLES + (("transaction_id",) if order_lines else ())
     resolved: dict[str, str | None] = {}
-    for role in TXN_ROLES:
+    for role in TXN_ROLES + MAPPED_ONLY_ROLES:
+        if role in MAPPED_ONLY_ROLES and role not in mapping:
+            resolved[role] = None
+            continue
         wanted = mapping.get(role, role)
         actual = by_upper.get(wanted.upper())
-        if actual is None and role in required:
+        if actual is None and (role in required or role in MAPPED_ONLY_ROLES):
             hint = f" (mapped from {wanted!r})" if role in mapping else ""
             raise IngestError(
                 f"{path}: missing required column {wanted!r} for {role}{hint}; "
@@ -230,6 +237,9 @@ def parsed_select(
     cust = customer_expr(q["customer_id"], dtypes[cols["customer_id"]])
     ts = timestamp_expr(q["txn_ts"], dtypes[cols["txn_ts"]], date_format)
     amount = amount_expr(q["amount"], dtypes[cols["amount"]], amount_layout)
+    if q.get("quantity"):  # AMOUNT is a unit price: the line's value is price x quantity
+        quantity = amount_expr(q["quantity"], dtypes[cols["quantity"]])
+        amount = f"IFF(ABS({amount} * {quantity}) < {MAX_AMOUNT:.0e}, {amount} * {quantity}, NULL)"
 
     def text(role: str, default: str) -> str:
         return f"CAST({q[role]} AS VARCHAR)" if q[role] else default

@@ -398,3 +398,44 @@ def test_headers_with_spaces_and_currency_signs_load(wh, tmp_path):
     mapping = {"customer_id": "Customer ID", "txn_ts": "Invoice Date", "amount": "Price (€)"}
     assert ingest_transaction_file(wh, str(path), mapping, "r") == (1, 0)
     assert loaded_rows(wh) == [["13085", "2009-12-01", 6.95]]
+
+
+RETAIL = (
+    "Invoice;Quantity;InvoiceDate;Price;Customer ID\n"
+    "489434;12;2009-12-01 07:45:00;6,95;13085.0\n"
+    "489434;12;2009-12-01 07:45:00;6,75;13085.0\n"
+    "C489449;-12;2009-12-01 10:33:00;2,95;16321.0\n"
+)
+RETAIL_MAP = {
+    "customer_id": "Customer ID",
+    "txn_ts": "InvoiceDate",
+    "amount": "Price",
+    "transaction_id": "Invoice",
+}
+
+
+def test_unit_prices_times_a_mapped_quantity_are_the_lines_value(wh, tmp_path):
+    # The UCI Online Retail II export: order lines with unit price and quantity, a
+    # cancellation as a negative quantity, and (here) decimal commas in the prices.
+    path = tmp_path / "retail.csv"
+    path.write_text(RETAIL)
+    mapping = parse_mapping({**RETAIL_MAP, "quantity": "Quantity"})
+    assert ingest_transaction_file(wh, str(path), mapping, "r", order_lines=True) == (2, 0)
+    assert loaded_rows(wh) == [["13085", "2009-12-01", 164.4], ["16321", "2009-12-01", -35.4]]
+
+
+def test_a_quantity_column_is_read_only_when_mapped(wh, tmp_path):
+    path = tmp_path / "lines.csv"
+    path.write_text("cust,date,value,quantity\nA,1997-01-01,24.00,2\n")
+    assert ingest_transaction_file(wh, str(path), MAP, "r") == (1, 0)
+    assert loaded_rows(wh) == [["A", "1997-01-01", 24.0]]  # a line total stays as it is
+
+
+def test_a_bad_quantity_names_the_price_and_the_quantity(wh, tmp_path):
+    path = tmp_path / "lines.csv"
+    path.write_text("cust,date,value,qty\nA,1997-01-01,6.95,12\nB,1997-01-02,2.55,twelve\n")
+    mapping = parse_mapping({**MAP, "quantity": "qty"})
+    match = "row 2: column amount x quantity is not a number .values '2.55' x 'twelve'.$"
+    with pytest.raises(IngestError, match=match):
+        ingest_transaction_file(wh, str(path), mapping, "r")
+    assert not wh.row_count("RAW.TRANSACTIONS")
