@@ -312,30 +312,26 @@ def check_history(wh: Warehouse, staged_labels: str, as_of: dt.date, horizon_day
     )
 
 
-class OneClassLabelsError(ValueError):
-    """Every labelled customer churned, or none did: a churn model has nothing to learn."""
-
-
-def check_label_classes(wh: Warehouse, staged_labels: str, horizon_days: int) -> None:
-    """Raise one line saying why when the labels hold one class only (before the gate)."""
+def one_class_reason(wh: Warehouse, staged_labels: str, horizon_days: int) -> str | None:
+    """Why the labels hold one class only (everyone churned, or nobody did); None if both."""
     counts = wh.fetch_frame(
         "SELECT COUNT(*) AS n, SUM(CAST(churned AS INTEGER)) AS churned "
         f"FROM {quote_identifier(staged_labels)}"
     ).iloc[0]
     n, churned = int(counts["N"]), int(counts["CHURNED"] or 0)
     if not n or 0 < churned < n:
-        return
+        return None
     rows = f"all {n:,} labelled rows (customers x cut-offs)"
     if churned:
-        raise OneClassLabelsError(
-            f"{rows} churned: nobody bought again within {horizon_days} days of a cut-off, so "
-            "there is no one who stays to learn from; a longer --horizon-days (parameter "
-            "horizon_days) may find some, a log where each customer buys once has none"
+        return (
+            f"{rows} churned: nobody bought again within {horizon_days} days of a cut-off; if "
+            "the log is right, a longer --horizon-days (parameter horizon_days) may find some "
+            "who stay (a log where each customer buys once has none)"
         )
-    raise OneClassLabelsError(
+    return (
         f"{rows} stayed: every customer bought again within {horizon_days} days of each "
-        "cut-off, so there is no churn to learn from; pass a shorter --horizon-days "
-        "(parameter horizon_days) or load more customers"
+        "cut-off; if the log is right, a shorter --horizon-days (parameter horizon_days) or "
+        "more customers may show some churn"
     )
 
 

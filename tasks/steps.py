@@ -251,8 +251,14 @@ def features_step(run: StepRun, p: FeatureParams, as_of: dt.date) -> dict[str, A
                 "churn_rate_min": policy.labels.churn_rate_min,
                 "churn_rate_max": policy.labels.churn_rate_max,
             }
-            features.check_label_classes(wh, staging.labels, p.horizon_days)
-            gate(run, "training_labels", staging.labels, band)
+            try:
+                gate(run, "training_labels", staging.labels, band)
+            except quality.QualityGateError as exc:
+                # The gate records and alerts as ever; the line also says what it means.
+                reason = features.one_class_reason(wh, staging.labels, p.horizon_days)
+                if reason is None:
+                    raise
+                raise quality.QualityGateError(f"{exc} ({reason})", exc.checks) from None
             shift = features.churn_rate_shift(wh, staging.labels, p.horizon_days)
             if shift and abs(shift[1] - shift[0]) > policy.labels.churn_rate_shift:
                 log.warn(

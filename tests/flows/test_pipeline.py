@@ -260,8 +260,9 @@ def test_broken_labels_stop_the_features_flow_before_publishing(first_run, monke
         return staging
 
     monkeypatch.setattr(features, "stage_labels", broken_join)
-    with pytest.raises(QualityGateError, match=r"expect_column_mean_to_be_between\(CHURNED\)"):
+    with pytest.raises(QualityGateError, match=r"expect_column_mean_to_be_between\(CHURNED\)") as e:
         features_flow(as_of=first["as_of"])
+    assert "labelled rows (customers x cut-offs) churned: nobody bought again" in str(e.value)
     wh = open_home(home)
     assert [snapshot(wh, t) for t in ("features.customer_features", "features.labels")] == before
     assert wh.list_tables("FEATURES", "STG_") == []

@@ -319,11 +319,10 @@ def test_labels_of_one_class_say_why(wh, every, says):
     ]
     wh.write_frame(txns(rows), "RAW.TRANSACTIONS", mode="append")
     staging = features.stage_features(wh, "r", AS_OF, 30, 2, 0.3, fit_btyd=False)
-    match = f"labelled rows .customers x cut-offs. {says}"
-    with pytest.raises(features.OneClassLabelsError, match=match):
-        features.check_label_classes(wh, staging.labels, 30)
+    reason = features.one_class_reason(wh, staging.labels, 30)
+    assert reason.startswith(f"all 15 labelled rows (customers x cut-offs) {says}")
 
 
-def test_labels_of_both_classes_pass_the_class_check(small):
+def test_labels_of_both_classes_need_no_reason(small):
     staging = features.stage_features(small, "r", AS_OF, 90, 2, 0.3, fit_btyd=False)
-    features.check_label_classes(small, staging.labels, 90)  # raises on one class
+    assert features.one_class_reason(small, staging.labels, 90) is None
