@@ -165,11 +165,15 @@ def fit_mle(
 def fit_bgnbd(d: RFM) -> np.ndarray:
     """BG/NBD parameters (r, alpha, a, b) by maximum likelihood, inside BGNBD_UPPER."""
     scale = np.array([1.0, time_scale(d), 1.0, 1.0])
-    params = fit_mle("BG/NBD", lambda p: bgnbd_loglik(p, d), scale)
+
+    def loglik(p: np.ndarray) -> np.ndarray:
+        return bgnbd_loglik(p, d)
+
+    params = fit_mle("BG/NBD", loglik, scale)
     if (params > BGNBD_UPPER).any():
         # Only then: any bound changes L-BFGS-B's first step, and the likelihood is flat
         # along a and b, so fits already inside the box are kept exactly as they were.
-        params = fit_mle("BG/NBD", lambda p: bgnbd_loglik(p, d), scale, BGNBD_UPPER)
+        params = fit_mle("BG/NBD", loglik, scale, BGNBD_UPPER)
     return params
 
 

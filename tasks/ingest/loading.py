@@ -248,9 +248,9 @@ def check_rows(
                 elif key in ("bad_ts", "bad_amount") and raw is not None:
                     value += other_layouts(wh, reading, role, str(raw))
                 if key == "bad_amount" and reading.cols.get("quantity"):
+                    # other_layouts adds no hint to an amount: it reads the file again or not
                     role = "amount x quantity"
-                    quantity = raw_value(wh, reading, "quantity", row)
-                    value = value.replace(f"(value {raw!r}", f"(values {raw!r} x {quantity!r}")
+                    value = f" (values {raw!r} x {raw_value(wh, reading, 'quantity', row)!r})"
             raise IngestError(f"{path}: row {row}: column {role} {what}{value}")
     if int(stats["dup_ids"]):
         duplicates = int(
