@@ -60,6 +60,10 @@ WINDOW_TOTALS = {
 # Counts of periods with a purchase, as (periods, days per period): drift compares them only
 # when most customers' history covers the whole window.
 WINDOW_PERIODS = {"ACTIVE_MONTHS_12": (12, 30)}
+# Probabilities: drift compares them in whole percentage points, as the risk score shows
+# them. Deciles of a probability most customers have near 1 are a few ten-thousandths
+# apart, and a refit moving them (P(alive) 0.9989 -> 0.9986) is not drift.
+PROBABILITY_FEATURES = ("BGNBD_P_ALIVE", "BGNBD_P_NO_PURCHASE")
 # Pareto/NBD is fitted at the holdout and scoring cut-offs only: a baseline, not a feature.
 BASELINE_COLUMNS = {
     "PNBD_P_NO_PURCHASE": "Pareto/NBD probability of no purchase in the horizon.",

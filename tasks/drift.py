@@ -11,7 +11,12 @@ import pandas as pd
 
 from tasks import registry
 from tasks.artifacts import publish_markdown
-from tasks.catalogue import CUMULATIVE_FEATURES, WINDOW_PERIODS, WINDOW_TOTALS
+from tasks.catalogue import (
+    CUMULATIVE_FEATURES,
+    PROBABILITY_FEATURES,
+    WINDOW_PERIODS,
+    WINDOW_TOTALS,
+)
 from tasks.charts import CHART_DIR, charts_markdown, log_charts, psi_chart
 from tasks.modeling import model_features, predict_churn
 from tasks.warehouse import Warehouse
@@ -55,6 +60,11 @@ def population_stability(reference: np.ndarray, current: np.ndarray, bins: int =
     return float(np.sum((actual - expected) * np.log(actual / expected)))
 
 
+def percentage_points(probability: np.ndarray) -> np.ndarray:
+    """A probability as whole percentage points (0-100), the resolution of the risk score."""
+    return np.rint(np.asarray(probability, float) * 100)
+
+
 def fetch_features(wh: Warehouse, dates: list[dt.date]) -> pd.DataFrame:
     """Feature rows at the given cut-offs (bounded: customers x cut-offs)."""
     frames = [
@@ -67,6 +77,7 @@ def fetch_features(wh: Warehouse, dates: list[dt.date]) -> pd.DataFrame:
 def comparable(frame: pd.DataFrame, feature: str) -> np.ndarray | None:
     """FEATURE as compared across cut-offs: totals per observed day (None: not comparable).
 
+    Probabilities are compared in whole percentage points (see PROBABILITY_FEATURES).
     Lifetime totals are divided by tenure, window totals by the part of the window the
     customer's history covers: a young log (or customer) then compares like with like, and
     on a mature one the scaling is a constant that leaves the PSI unchanged.
@@ -74,6 +85,8 @@ def comparable(frame: pd.DataFrame, feature: str) -> np.ndarray | None:
     if feature == "TENURE_DAYS":
         return None  # grows by exactly the days between the cut-offs
     values = frame[feature].to_numpy(float)
+    if feature in PROBABILITY_FEATURES:
+        return percentage_points(values)
     if feature not in CUMULATIVE_FEATURES and feature not in WINDOW_TOTALS | WINDOW_PERIODS:
         return values
     tenure = frame["TENURE_DAYS"].to_numpy(float)
@@ -107,7 +120,8 @@ def compute_drift(
             skipped.append(f)
     if churn_model is not None:
         psi[SCORE_FEATURE] = population_stability(
-            predict_churn(churn_model, reference), predict_churn(churn_model, current)
+            percentage_points(predict_churn(churn_model, reference)),
+            percentage_points(predict_churn(churn_model, current)),
         )
     return DriftReport(as_of, reference_as_of, psi, threshold, tuple(skipped))
 

@@ -148,3 +148,25 @@ def test_a_young_log_growing_into_its_windows_raises_no_alarm():
     # raw counts would have alarmed: the comparison, not the threshold, makes it quiet
     raw = young_log(3000, 1, 184)["ACTIVE_MONTHS_12"], young_log(3000, 2, 274)["ACTIVE_MONTHS_12"]
     assert population_stability(*raw) > PSI
+
+
+def alive(n: int, seed: int, shift: float = 0.0, lapsed: float = 0.0) -> pd.DataFrame:
+    """P(alive) as on Complete Journey: most customers within a thousandth of 1."""
+    rng = np.random.default_rng(seed)
+    p = np.clip(1 - rng.gamma(0.3, 0.004, n) - shift, 0, 1)
+    gone = rng.random(n) < lapsed
+    p[gone] = rng.uniform(0.05, 0.6, gone.sum())
+    return pd.DataFrame({"BGNBD_P_ALIVE": p, "TENURE_DAYS": 400.0})
+
+
+def test_probabilities_are_compared_in_percentage_points():
+    # A refit moving everyone's P(alive) by 0.0003 is not drift; a fifth of them lapsing is.
+    def drifted(current: pd.DataFrame) -> list[str]:
+        dates = (dt.date(2018, 1, 2), dt.date(2017, 10, 4))
+        return compute_drift(alive(3000, 1), current, ("BGNBD_P_ALIVE",), None, *dates, PSI).drifted
+
+    assert drifted(alive(3000, 2, shift=0.0003)) == []
+    # the raw deciles, ten-thousandths apart, would have alarmed
+    raw = alive(3000, 1)["BGNBD_P_ALIVE"], alive(3000, 2, shift=0.0003)["BGNBD_P_ALIVE"]
+    assert population_stability(*raw) > PSI
+    assert drifted(alive(3000, 2, lapsed=0.2)) == ["BGNBD_P_ALIVE"]
