@@ -282,10 +282,24 @@ def split_holdout(training_set: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFram
             f"holdout={len(holdout)}): the history is too short for this horizon"
         )
     if train["CHURNED"].nunique() < 2:
-        raise ValueError("training labels have a single class; cannot fit a churn model")
+        raise ValueError(one_class_training(train, holdout))
     if train["AS_OF_DATE"].max() >= holdout["AS_OF_DATE"].min():
         raise ValueError("training snapshots must precede the holdout")
     return train, holdout
+
+
+def one_class_training(train: pd.DataFrame, holdout: pd.DataFrame) -> str:
+    """Why no churn model can be fitted when the training cut-offs' labels are one class."""
+    outcome = "churned" if bool(train["CHURNED"].iloc[0]) else "stayed"
+    n = train["AS_OF_DATE"].nunique()
+    cut_offs = f"{n} training cut-off{'s' if n > 1 else ''}"
+    holdout_classes = "both classes" if holdout["CHURNED"].nunique() > 1 else "one class too"
+    return (
+        f"training labels have a single class: all {len(train):,} (customers x {cut_offs}) "
+        f"{outcome}, while the holdout at {holdout['AS_OF_DATE'].min()} has "
+        f"{holdout_classes}; cannot fit a churn model. A different --horizon-days (parameter "
+        "horizon_days) or more training cut-offs (parameter train_snapshots) may give both"
+    )
 
 
 def matrix(frame: pd.DataFrame, features: tuple[str, ...]) -> pd.DataFrame:

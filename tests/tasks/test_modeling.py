@@ -53,6 +53,18 @@ def test_holdout_must_follow_training_in_time():
         split_holdout(frame[frame["ROLE"] == "train"])
 
 
+def test_one_class_training_cut_offs_say_which_class_and_what_may_help():
+    frame = training_set()
+    frame.loc[frame["ROLE"] == "train", "CHURNED"] = 1
+    with pytest.raises(ValueError) as raised:
+        split_holdout(frame)
+    message = str(raised.value)
+    rows = int((frame["ROLE"] == "train").sum())
+    assert f"all {rows:,} (customers x" in message and "churned" in message
+    assert "holdout at" in message and "has both classes" in message
+    assert "--horizon-days" in message and "train_snapshots" in message
+
+
 def test_metric_helpers():
     y = np.array([0, 0, 1, 1])
     assert expected_calibration_error(y, np.array([0.0, 0.0, 1.0, 1.0])) == 0
