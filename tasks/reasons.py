@@ -65,13 +65,23 @@ def chunk_effects(
     """The effects of the TRIED columns on CHUNK, from one prediction of its stacked copies.
 
     One call on the chunk and its perturbed copies stacked, rather than one call per
-    feature: tier L's 14.6 K at-risk customers take 0.55 s instead of 1.2 s.
+    feature: tier L's 14.6 K at-risk customers take 0.55 s instead of 1.2 s. A row whose
+    value already is the typical one has no effect and is not copied: on a lapsed log
+    (CDNOW) half of the customers share the typical lifetime count and 360-day spend.
     """
     names = [chunk.columns[j] for j in tried]
-    copies = [chunk] + [chunk.assign(**{name: reference[name]}) for name in names]
-    stacked = pd.concat(copies, ignore_index=True)
-    p = model.predict_proba(stacked)[:, 1].reshape(len(copies), len(chunk))
-    return (p[0] - p[1:]).T
+    changed = [np.flatnonzero(chunk[name].to_numpy(float) != reference[name]) for name in names]
+    copies = [chunk] + [
+        chunk.iloc[rows].assign(**{name: reference[name]})
+        for name, rows in zip(names, changed, strict=True)
+    ]
+    p = model.predict_proba(pd.concat(copies, ignore_index=True))[:, 1]
+    effects = np.zeros((len(chunk), len(names)))
+    start = len(chunk)
+    for k, rows in enumerate(changed):
+        effects[rows, k] = p[rows] - p[start : start + len(rows)]
+        start += len(rows)
+    return effects
 
 
 def reason_json(names: list[str], values: np.ndarray, effects: np.ndarray, top: int) -> list[str]:

@@ -89,3 +89,21 @@ def test_stacked_chunks_give_the_effects_of_one_prediction_per_feature(monkeypat
     np.testing.assert_allclose(found, expected, atol=1e-12)
     assert np.abs(found[:, [1, 3]]).max() == 0 and np.abs(found).max() > 0.05
     assert not reasons_module.contributions(model, customers, typical, []).any()
+
+
+def test_a_value_already_typical_is_not_predicted_again(monkeypatch):
+    train = portfolio()
+    features = ["RECENCY_DAYS", "TXN_COUNT_90", "SPEND_90", "TENURE_DAYS"]
+    model = build_churn_booster(ModelConfig()).fit(train[features], train["CHURNED"])
+    typical = train[features].median()
+    customers = train[features].iloc[:40].copy()
+    customers["TXN_COUNT_90"] = typical["TXN_COUNT_90"] + np.where(np.arange(40) < 25, 0, 4)
+    predicted = []
+    original = model.predict_proba
+    monkeypatch.setattr(model, "predict_proba", lambda x: predicted.append(len(x)) or original(x))
+    found = reasons_module.contributions(model, customers, typical, ["TXN_COUNT_90"])
+    assert predicted == [40 + 15]  # the customers, then copies of the 15 not yet typical
+    assert not found[:25].any() and np.abs(found[25:, 1]).max() > 0
+    perturbed = customers.assign(TXN_COUNT_90=typical["TXN_COUNT_90"])
+    expected = original(customers)[:, 1] - original(perturbed)[:, 1]
+    np.testing.assert_allclose(found[:, 1], expected, atol=1e-12)
