@@ -376,6 +376,11 @@ def clv_candidates(
     return models
 
 
+def is_constant(model: object) -> bool:
+    """Whether MODEL is the constant a CLV booster becomes with no spend to learn from."""
+    return isinstance(model, Pipeline) and isinstance(model[-1], DummyRegressor)
+
+
 def predict_churn(model: object, frame: pd.DataFrame) -> np.ndarray:
     """P(churn) from any churn candidate, reading its own columns."""
     return model.predict_proba(matrix(frame, model_features(model)))[:, 1]
@@ -466,7 +471,10 @@ def fit_models(training_set: pd.DataFrame, config: ModelConfig, horizon_days: in
         churn_importances(churn, matrix(holdout, model_features(churn)), y_hold, config),
         features,
         {"train": len(train), "holdout": len(holdout)},
-        served | {f"{k}_best_baseline": v for k, v in best_baseline.items()},
+        served
+        | {f"{k}_best_baseline": v for k, v in best_baseline.items()}
+        # no label window held any spend: the CLV "booster" is the constant 0
+        | ({"clv_booster": "constant"} if is_constant(clv_models["booster"]) else {}),
     )
 
 

@@ -94,8 +94,8 @@ def pip_requirements() -> list[str]:
 def served_labels(result: TrainResult) -> dict[str, str]:
     """{task: the served candidate's readable name}."""
     return {
-        task: names[result.served.get(task, "booster")]
-        for task, names in (("churn", CHURN_CANDIDATES), ("clv", CLV_CANDIDATES))
+        task: candidate_names(result, task)[result.served.get(task, "booster")]
+        for task in ("churn", "clv")
     }
 
 
@@ -302,8 +302,8 @@ def register_models(
 def candidate_rows(result: TrainResult) -> list[tuple[str, str, dict[str, float], bool]]:
     """(task, candidate label, its holdout metrics, served?) for every candidate fitted."""
     rows = []
-    for task, names in (("churn", CHURN_CANDIDATES), ("clv", CLV_CANDIDATES)):
-        for key, label in names.items():
+    for task in ("churn", "clv"):
+        for key, label in candidate_names(result, task).items():
             prefix = f"{task}_{key}_"
             found = {k[len(prefix) :]: v for k, v in result.metrics.items() if k.startswith(prefix)}
             if found:
@@ -311,9 +311,17 @@ def candidate_rows(result: TrainResult) -> list[tuple[str, str, dict[str, float]
     return rows
 
 
+def candidate_names(result: TrainResult, task: str) -> dict[str, str]:
+    """TASK's candidates' names; a CLV booster with no spend to learn from is a constant."""
+    if task == "churn":
+        return CHURN_CANDIDATES
+    zero = result.served.get("clv_booster") == "constant"
+    return CLV_CANDIDATES | ({"booster": "the constant 0 (no spend to learn)"} if zero else {})
+
+
 def serving_reason(result: TrainResult, task: str) -> str:
     """One line: which candidate serves TASK and by how much it beat the best other one."""
-    names = CHURN_CANDIDATES if task == "churn" else CLV_CANDIDATES
+    names = candidate_names(result, task)
     served = result.served.get(task, "booster")
     metric = "roc_auc" if task == "churn" else "rmse"
     others = {

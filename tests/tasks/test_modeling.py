@@ -142,7 +142,7 @@ def test_the_logistic_baseline_imputes_medians_like_sklearn_and_loads_from_skops
 def test_a_log_without_spend_still_models_churn_and_registers_a_zero_clv(tmp_path):
     import skops.io
 
-    from tasks.registry import SKOPS_TRUSTED_TYPES
+    from tasks.registry import SKOPS_TRUSTED_TYPES, serving_reason
 
     frame = training_set()
     frame["FUTURE_VALUE"] = 0.0  # amounts all zero: Poisson boosting cannot fit
@@ -150,6 +150,8 @@ def test_a_log_without_spend_still_models_churn_and_registers_a_zero_clv(tmp_pat
     assert result.metrics["churn_roc_auc"] > 0.75
     x = frame[list(FEATURE_NAMES)]
     assert not result.clv_model.predict(x).any()
+    assert result.served["clv_booster"] == "constant"
+    assert serving_reason(result, "clv").startswith("the constant 0 (no spend to learn) serves")
     path = tmp_path / "clv.skops"
     skops.io.dump(result.clv_model, path)
     assert not skops.io.load(path, trusted=SKOPS_TRUSTED_TYPES).predict(x).any()
