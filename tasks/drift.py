@@ -18,7 +18,7 @@ from tasks.catalogue import (
     WINDOW_TOTALS,
 )
 from tasks.charts import CHART_DIR, charts_markdown, log_charts, psi_chart
-from tasks.modeling import model_features, predict_churn
+from tasks.modeling import model_features, percentage_points, predict_churn
 from tasks.warehouse import Warehouse
 
 SCORE_FEATURE = "CHURN_SCORE"
@@ -58,11 +58,6 @@ def population_stability(reference: np.ndarray, current: np.ndarray, bins: int =
     expected = np.clip(shares(ref_ok, len(reference)), eps, None)
     actual = np.clip(shares(cur_ok, len(current)), eps, None)
     return float(np.sum((actual - expected) * np.log(actual / expected)))
-
-
-def percentage_points(probability: np.ndarray) -> np.ndarray:
-    """A probability as whole percentage points (0-100), the resolution of the risk score."""
-    return np.rint(np.asarray(probability, float) * 100)
 
 
 def fetch_features(wh: Warehouse, dates: list[dt.date]) -> pd.DataFrame:

@@ -381,6 +381,11 @@ def is_constant(model: object) -> bool:
     return isinstance(model, Pipeline) and isinstance(model[-1], DummyRegressor)
 
 
+def percentage_points(probability: np.ndarray) -> np.ndarray:
+    """A probability as whole percentage points (0-100): the risk score, and drift's unit."""
+    return np.rint(np.asarray(probability, float) * 100)
+
+
 def predict_churn(model: object, frame: pd.DataFrame) -> np.ndarray:
     """P(churn) from any churn candidate, reading its own columns."""
     return model.predict_proba(matrix(frame, model_features(model)))[:, 1]

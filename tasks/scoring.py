@@ -12,7 +12,13 @@ from tasks import progress, registry
 from tasks.artifacts import publish_table
 from tasks.failpoints import failpoint
 from tasks.identifiers import quote_identifier
-from tasks.modeling import matrix, model_features, predict_churn, predict_clv
+from tasks.modeling import (
+    matrix,
+    model_features,
+    percentage_points,
+    predict_churn,
+    predict_clv,
+)
 from tasks.policy import ScoringPolicy
 from tasks.reasons import risk_reasons, typical_customer
 from tasks.warehouse import Warehouse
@@ -75,7 +81,7 @@ def score_frame(
         typical = matrix(features, model_features(churn)).median().fillna(0.0)
     probability = np.clip(predict_churn(churn, features), 0.0, 1.0)
     predicted = predict_clv(clv, features)
-    risk = np.rint(probability * 100).astype(int)
+    risk = percentage_points(probability).astype(int)
     return pd.DataFrame(
         {
             "CUSTOMER_ID": features["CUSTOMER_ID"].to_numpy(),
